@@ -1,0 +1,185 @@
+//! Parsers for `CLUSTER INFO` and `CLUSTER NODES`: pure functions over the text Redis sends.
+
+use std::collections::BTreeMap;
+
+/// The fields of `CLUSTER INFO` we act on, plus every field as text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterInfo {
+    /// `cluster_state`: "ok" or "fail".
+    pub state: String,
+    pub slots_assigned: u32,
+    pub slots_ok: u32,
+    pub known_nodes: u32,
+    /// `cluster_size`: masters that serve at least one slot.
+    pub size: u32,
+    /// Every `key:value` line, as sent.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl ClusterInfo {
+    /// Parses `CLUSTER INFO` (or any `key:value` INFO text); unknown or malformed lines are kept or
+    /// skipped, never a panic.
+    pub fn parse(text: &str) -> Self {
+        let fields = parse_info_fields(text);
+        let num = |k: &str| fields.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        ClusterInfo {
+            state: fields.get("cluster_state").cloned().unwrap_or_default(),
+            slots_assigned: num("cluster_slots_assigned"),
+            slots_ok: num("cluster_slots_ok"),
+            known_nodes: num("cluster_known_nodes"),
+            size: num("cluster_size"),
+            fields,
+        }
+    }
+
+    /// True when the node says the whole cluster serves: state ok and all 16384 slots ok.
+    pub fn is_healthy(&self) -> bool {
+        self.state == "ok" && self.slots_ok == 16384
+    }
+}
+
+/// Splits INFO-style text into `key -> value`, skipping `# Section` headers and blank lines.
+pub fn parse_info_fields(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeEntry {
+    pub id: String,
+    /// `host:port` of the client port, without the `@bus` part.
+    pub addr: String,
+    pub flags: Vec<String>,
+    /// The master's id for a replica, `None` for a master.
+    pub master_id: Option<String>,
+    pub link_connected: bool,
+    /// Slot ranges served (inclusive), importing/migrating markers ignored.
+    pub slots: Vec<(u16, u16)>,
+}
+
+impl NodeEntry {
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+    pub fn is_master(&self) -> bool {
+        self.has_flag("master")
+    }
+    /// `fail` or `fail?` (PFAIL).
+    pub fn is_failing(&self) -> bool {
+        self.has_flag("fail") || self.has_flag("fail?")
+    }
+    pub fn is_myself(&self) -> bool {
+        self.has_flag("myself")
+    }
+    /// The client port, if the address has one.
+    pub fn port(&self) -> Option<u16> {
+        self.addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())
+    }
+    pub fn serves_slot(&self, slot: u16) -> bool {
+        self.slots.iter().any(|&(a, b)| a <= slot && slot <= b)
+    }
+    pub fn slot_count(&self) -> u32 {
+        self.slots.iter().map(|&(a, b)| u32::from(b - a) + 1).sum()
+    }
+}
+
+/// Parses `CLUSTER NODES`; lines that do not have the 8 fixed fields are skipped.
+pub fn parse_cluster_nodes(text: &str) -> Vec<NodeEntry> {
+    text.lines().filter_map(parse_node_line).collect()
+}
+
+fn parse_node_line(line: &str) -> Option<NodeEntry> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    if parts.len() < 8 {
+        return None;
+    }
+    // `127.0.0.1:7000@17000` or, with hostnames, `127.0.0.1:7000@17000,host`.
+    let addr = parts[1].split(['@', ',']).next().unwrap_or("").to_string();
+    let flags = parts[2].split(',').map(str::to_string).collect();
+    let master_id = (parts[3] != "-").then(|| parts[3].to_string());
+    let slots = parts[8..]
+        .iter()
+        .filter(|s| !s.starts_with('['))
+        .filter_map(|s| match s.split_once('-') {
+            Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+            None => {
+                let v = s.parse().ok()?;
+                Some((v, v))
+            }
+        })
+        .filter(|&(a, b): &(u16, u16)| a <= b && b < 16384)
+        .collect();
+    Some(NodeEntry {
+        id: parts[0].to_string(),
+        addr,
+        flags,
+        master_id,
+        link_connected: parts[7] == "connected",
+        slots,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // From the seed's write-up, after the first master was killed and its replica promoted.
+    const SEED_NODES: &str = "\
+461be0b4a4543e5d9acd00942dd9b93b882115b7 26.9.179.171:7000@17000 master,fail - 1718974349457 1718974347534 1 connected
+d2cc64d7259a4230b757e5b52c74f742b4bc9e03 26.9.179.171:7004@17004 master - 0 1718974388562 7 connected 0-5460
+c3f97ac46e687af0940c42e56ad5b1774cdcfa2d 26.9.179.171:7001@17001 master - 0 1718974388864 2 connected 5461-10922
+52b55e41072d08db5710971d62b5dbd23676286a 26.9.179.171:7002@17002 master - 0 1718974388000 3 connected 10923-16383
+d4103efba01a43ff73a0dde1a00962d9c49015cb 26.9.179.171:7003@17003 slave 52b55e41072d08db5710971d62b5dbd23676286a 0 1718974387000 3 connected
+49c048b897ef0a9fd8fc90326bb9c7a5945e325f 26.9.179.171:7005@17005 myself,slave c3f97ac46e687af0940c42e56ad5b1774cdcfa2d 0 1718974387000 2 connected
+";
+
+    #[test]
+    fn parses_the_seeds_cluster_nodes_after_a_failover() {
+        let nodes = parse_cluster_nodes(SEED_NODES);
+        assert_eq!(nodes.len(), 6);
+        assert!(nodes[0].is_failing() && nodes[0].slots.is_empty());
+        assert_eq!(nodes[1].addr, "26.9.179.171:7004");
+        assert_eq!(nodes[1].slots, vec![(0, 5460)]);
+        assert_eq!(nodes[1].slot_count(), 5461);
+        assert_eq!(
+            nodes[4].master_id.as_deref(),
+            Some("52b55e41072d08db5710971d62b5dbd23676286a")
+        );
+        assert!(nodes[5].is_myself() && !nodes[5].is_master());
+        assert_eq!(nodes[5].port(), Some(7005));
+        let served: u32 = nodes
+            .iter()
+            .filter(|n| n.is_master())
+            .map(NodeEntry::slot_count)
+            .sum();
+        assert_eq!(served, 16384);
+    }
+
+    #[test]
+    fn skips_migrating_markers_single_slots_and_garbage() {
+        let text =
+            "abc 127.0.0.1:1@2 master - 0 0 1 connected 5 7-9 [10->-def] 99999\nshort line\n";
+        let nodes = parse_cluster_nodes(text);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(nodes[0].slots, vec![(5, 5), (7, 9)]);
+        assert!(nodes[0].serves_slot(8) && !nodes[0].serves_slot(6));
+    }
+
+    #[test]
+    fn parses_the_seeds_cluster_info() {
+        let info = ClusterInfo::parse(
+            "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\n\
+             cluster_slots_pfail:0\r\ncluster_known_nodes:6\r\ncluster_size:3\r\n",
+        );
+        assert!(info.is_healthy());
+        assert_eq!((info.known_nodes, info.size), (6, 3));
+        let down = ClusterInfo::parse("cluster_state:fail\ncluster_slots_ok:10923\n");
+        assert!(!down.is_healthy());
+        assert_eq!(ClusterInfo::parse("nonsense\n::\n").state, "");
+    }
+}

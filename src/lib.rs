@@ -4,10 +4,19 @@
 //!
 //! # Layout
 //! - [`cluster`]: start a local cluster ([`LocalCluster`]) or reach any cluster ([`Endpoint`]).
+//! - [`stream`]: the wire level of the cycle (XADD, XREADGROUP, XACK, XAUTOCLAIM) and sharding.
+//! - [`workload`]: a run of the cycle ([`Workload`] → [`RunResult`]).
+//! - [`check`]: the ledger of every message and the delivery checker.
+//! - [`metrics`]: latency histograms, errors by kind, per-second series.
 //! - [`error`]: the one [`Error`] type.
 
+pub mod check;
 pub mod cluster;
 pub mod error;
+pub mod metrics;
+pub mod stream;
+pub mod workload;
 
 pub use cluster::{Aof, Endpoint, Fsync, LocalCluster, LocalClusterOptions};
 pub use error::{Error, Result};
+pub use workload::{run, Live, RunResult, Workload};

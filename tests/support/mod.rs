@@ -13,3 +13,17 @@ pub fn pid_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+use redis_cluster_stress::{LocalCluster, LocalClusterOptions};
+
+/// A local cluster of `masters` × (1 + `replicas`) nodes with default options.
+pub async fn cluster(masters: usize, replicas: usize) -> LocalCluster {
+    let opts = LocalClusterOptions {
+        masters,
+        replicas_per_master: replicas,
+        ..Default::default()
+    };
+    LocalCluster::start(opts)
+        .await
+        .unwrap_or_else(|e| panic!("local cluster did not start: {e}"))
+}

@@ -1,0 +1,762 @@
+//! A run of the cycle: producers XADD, consumers XREADGROUP and XACK, a claimer XAUTOCLAIMs,
+//! the ledger counts every message, and the run ends by itself (all acked, quiet, or deadline).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::Rng;
+use redis::cluster_async::ClusterConnection;
+use redis::Value;
+use serde::Serialize;
+
+use crate::check::{settle_lost, Counts, Ledger, Via};
+use crate::cluster::Endpoint;
+use crate::metrics::{
+    error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
+    SecondSample,
+};
+use crate::stream::{
+    self, now_us, parse_entries, parse_xautoclaim, parse_xreadgroup, Delivery, MessageTag, Shards,
+};
+use crate::{Error, Result};
+
+/// The claimer: XAUTOCLAIM of entries idle at least `min_idle`, every `interval`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimerOptions {
+    pub min_idle_ms: u64,
+    pub interval_ms: u64,
+}
+
+/// What a run does. Defaults: 3 producers and 3 consumers over one shard per master, batches of
+/// 100, a 64-byte payload.
+#[derive(Clone, Debug, Serialize)]
+pub struct Workload {
+    pub messages: u64,
+    pub producers: usize,
+    pub consumers: usize,
+    /// Shard keys; 0 = one per master.
+    pub shards: usize,
+    /// XADDs per pipeline and XREADGROUP COUNT; 1 = the seed's one command per message.
+    pub batch: usize,
+    /// Pipelines in flight per producer.
+    pub inflight: usize,
+    pub payload_bytes: usize,
+    pub stream: String,
+    pub group: String,
+    /// XREADGROUP BLOCK (ms).
+    pub block_ms: u64,
+    /// Open-loop rate (messages/s over all producers); `None` = as fast as acks allow.
+    pub rate: Option<f64>,
+    pub claimer: Option<ClaimerOptions>,
+    /// Chance that a consumer dies after reading a batch and before XACK (then a new consumer,
+    /// under a new name, takes its place).
+    pub crash_probability: f64,
+    /// Hard bound on the whole run.
+    pub deadline_ms: u64,
+    /// End early once producers are done and nothing was acked for this long.
+    pub quiet_ms: u64,
+    /// Delete the shard keys before the run (a clean slate).
+    pub reset: bool,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            messages: 10_000,
+            producers: 3,
+            consumers: 3,
+            shards: 0,
+            batch: 100,
+            inflight: 2,
+            payload_bytes: 64,
+            stream: "rcstress".into(),
+            group: "rcstress-group".into(),
+            block_ms: 100,
+            rate: None,
+            claimer: None,
+            crash_probability: 0.0,
+            deadline_ms: 300_000,
+            quiet_ms: 5_000,
+            reset: true,
+        }
+    }
+}
+
+impl Workload {
+    /// Messages producer `p` sends: an even split, the remainder to the first ones.
+    pub fn per_producer(&self) -> Vec<u64> {
+        let p = self.producers.max(1) as u64;
+        (0..p)
+            .map(|i| self.messages / p + u64::from(i < self.messages % p))
+            .collect()
+    }
+
+    /// Checks the numbers make sense; the message says which flag to fix.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.into()));
+        if self.messages == 0 {
+            return bad("--messages must be at least 1");
+        }
+        if self.producers == 0 {
+            return bad("--producers must be at least 1");
+        }
+        if self.batch == 0 || self.inflight == 0 {
+            return bad("--batch and --inflight must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.crash_probability) {
+            return bad("--crash-probability must be between 0 and 1");
+        }
+        if let Some(r) = self.rate {
+            if !(r.is_finite() && r > 0.0) {
+                return bad("--rate must be a positive number of messages per second");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counters a caller (progress bar, scenario) can watch while the run goes on.
+#[derive(Default)]
+pub struct Live {
+    pub attempted: AtomicU64,
+    pub produced: AtomicU64,
+    pub acked: AtomicU64,
+    pub errors: AtomicU64,
+    pub crashes: AtomicU64,
+    /// Set by the caller to end the run early (Ctrl-C, a scenario that is done).
+    pub stop: AtomicBool,
+}
+
+/// The outcome of a run; field names follow the JSON contract.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    /// First XADD to last XACK (to last XADD if nothing consumes).
+    pub elapsed_seconds: f64,
+    /// Acked (or, with no consumers, produced) messages per second of `elapsed_seconds`.
+    pub throughput_msgs_per_sec: f64,
+    pub counts: Counts,
+    /// Send (scheduled send in open-loop mode) to XACK done, µs.
+    pub latency_us: Latency,
+    /// Send to delivered by XREADGROUP, µs.
+    pub delivery_latency_us: Latency,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub first_errors: std::collections::BTreeMap<String, FirstError>,
+    pub series: Vec<SecondSample>,
+    pub verdict: String,
+    /// Why the run ended: "all acked", "producers done" (no consumers), "quiet", "deadline", "stopped".
+    pub ended_by: String,
+    pub consumer_crashes: u64,
+    pub shard_keys: Vec<String>,
+    /// What Redis itself said at the end (XLEN / XPENDING over shards), to cross-check the ledger.
+    pub redis_xlen: Option<u64>,
+    /// Disagreements between the ledger and Redis, each a sentence.
+    pub disagreements: Vec<String>,
+    pub ledger_bytes: usize,
+}
+
+/// Shared state of one run.
+struct Shared {
+    ledger: Ledger,
+    live: Arc<Live>,
+    errors: ErrorLog,
+    start: Instant,
+    /// `start` on the wall clock messages carry (µs since the epoch).
+    start_us: u64,
+    /// Nanoseconds since `start` of the latest XACK / XADD.
+    last_ack_ns: AtomicU64,
+    last_produce_ns: AtomicU64,
+    producers_left: AtomicU64,
+    stop: AtomicBool,
+    hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+    /// Latencies of the current second, for the series.
+    second: Mutex<Histogram<u64>>,
+    shards: Shards,
+    payload: Vec<u8>,
+}
+
+impl Shared {
+    fn secs(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    fn stopping(&self) -> bool {
+        self.stop.load(Relaxed) || self.live.stop.load(Relaxed)
+    }
+    fn record_error(&self, e: &redis::RedisError) {
+        let kind = error_kind(e);
+        self.live.errors.fetch_add(1, Relaxed);
+        self.errors.record(
+            &kind,
+            self.live.attempted.load(Relaxed),
+            self.secs(),
+            || crate::cluster::short(&e.to_string()),
+        );
+    }
+}
+
+/// Runs `workload` against the cluster at `endpoint`. Never hangs: it ends when every produced
+/// message is acked, when nothing moved for `quiet_ms` after the producers finished, at the
+/// deadline, or when `live.stop` is set.
+pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> Result<RunResult> {
+    workload.validate()?;
+    let masters = endpoint
+        .topology()
+        .await?
+        .iter()
+        .filter(|n| n.is_master() && !n.slots.is_empty())
+        .count();
+    let shard_count = if workload.shards == 0 {
+        masters.max(1)
+    } else {
+        workload.shards
+    };
+    let shards = Shards::plan(endpoint, &workload.stream, &workload.group, shard_count).await?;
+    let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
+    if workload.reset {
+        shards.reset(&mut admin).await?;
+    } else {
+        shards.create_groups(&mut admin).await?;
+    }
+    let per_producer = workload.per_producer();
+    let shared = Arc::new(Shared {
+        ledger: Ledger::new(&per_producer),
+        live: live.clone(),
+        errors: ErrorLog::default(),
+        start: Instant::now(),
+        start_us: now_us(),
+        last_ack_ns: AtomicU64::new(0),
+        last_produce_ns: AtomicU64::new(0),
+        producers_left: AtomicU64::new(workload.producers as u64),
+        stop: AtomicBool::new(false),
+        hist: Mutex::new((new_histogram(), new_histogram())),
+        second: Mutex::new(new_histogram()),
+        shards: shards.clone(),
+        payload: vec![b'x'; workload.payload_bytes],
+    });
+
+    // Connections first, so that connecting is not part of the measured time.
+    let mut producer_conns = Vec::new();
+    for _ in 0..workload.producers {
+        producer_conns.push(endpoint.cluster_connection(Duration::from_secs(2)).await?);
+    }
+    let read_timeout = Duration::from_millis(workload.block_ms + 2000);
+    let mut consumer_conns = Vec::new();
+    for _ in 0..workload.consumers {
+        consumer_conns.push(endpoint.cluster_connection(read_timeout).await?);
+    }
+    let claimer_conn = match &workload.claimer {
+        Some(_) => Some(endpoint.cluster_connection(Duration::from_secs(2)).await?),
+        None => None,
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    // Re-anchor the clock at the real start (connections took time).
+    let shared = {
+        let mut s = Arc::into_inner(shared).expect("no other owner yet");
+        s.start = start;
+        s.start_us = now_us();
+        Arc::new(s)
+    };
+    for (p, conn) in producer_conns.into_iter().enumerate() {
+        let count = per_producer[p];
+        let next_batch = Arc::new(AtomicU64::new(0));
+        let lanes_left = Arc::new(AtomicU64::new(workload.inflight as u64));
+        for _ in 0..workload.inflight {
+            let (sh, wl, conn, nb, ll) = (
+                shared.clone(),
+                workload.clone(),
+                conn.clone(),
+                next_batch.clone(),
+                lanes_left.clone(),
+            );
+            tasks.spawn(async move {
+                produce_lane(&sh, &wl, conn, p as u32, count, &nb).await;
+                if ll.fetch_sub(1, Relaxed) == 1 {
+                    sh.producers_left.fetch_sub(1, Relaxed);
+                }
+            });
+        }
+    }
+    for (c, conn) in consumer_conns.into_iter().enumerate() {
+        let owned: Vec<String> = if workload.consumers >= shards.keys.len() {
+            vec![shards.keys[c % shards.keys.len()].clone()]
+        } else {
+            shards
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j % workload.consumers == c)
+                .map(|(_, k)| k.clone())
+                .collect()
+        };
+        let (sh, wl, ep) = (shared.clone(), workload.clone(), endpoint.clone());
+        tasks.spawn(async move { consumer_supervisor(&sh, &wl, &ep, conn, c, owned).await });
+    }
+    if let (Some(opts), Some(conn)) = (workload.claimer.clone(), claimer_conn) {
+        let (sh, wl) = (shared.clone(), workload.clone());
+        tasks.spawn(async move { claimer_loop(&sh, &wl, conn, &opts).await });
+    }
+
+    let (ended_by, series) = watch(&shared, workload).await;
+    shared.stop.store(true, Relaxed);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_millis(workload.block_ms + 5000), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop in time; aborting them");
+        tasks.abort_all();
+    }
+    finish(&shared, workload, &mut admin, ended_by, series).await
+}
+
+/// Polls progress every 10 ms, samples the per-second series, and decides when the run is over.
+async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
+    let deadline = sh.start + Duration::from_millis(wl.deadline_ms);
+    let mut series = Vec::new();
+    let mut next_sample = sh.start + Duration::from_secs(1);
+    let (mut last_sent, mut last_acked, mut last_err) = (0, 0, 0);
+    let mut last_progress = (Instant::now(), 0u64);
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = Instant::now();
+        let acked = sh.ledger.acked_count();
+        if acked != last_progress.1 {
+            last_progress = (now, acked);
+        }
+        if now >= next_sample {
+            let (sent, errs) = (sh.live.attempted.load(Relaxed), sh.errors.total());
+            let h = std::mem::replace(
+                &mut *sh.second.lock().unwrap_or_else(|e| e.into_inner()),
+                new_histogram(),
+            );
+            series.push(SecondSample {
+                t: finite((now - sh.start).as_secs_f64()),
+                sent: sent - last_sent,
+                acked: acked - last_acked,
+                errors: errs - last_err,
+                p50_us: if h.is_empty() {
+                    0
+                } else {
+                    h.value_at_quantile(0.5)
+                },
+                p99_us: if h.is_empty() {
+                    0
+                } else {
+                    h.value_at_quantile(0.99)
+                },
+            });
+            (last_sent, last_acked, last_err) = (sent, acked, errs);
+            next_sample += Duration::from_secs(1);
+        }
+        let producers_done = sh.producers_left.load(Relaxed) == 0;
+        if sh.live.stop.load(Relaxed) {
+            return ("stopped".into(), series);
+        }
+        if producers_done && wl.consumers > 0 && acked >= sh.ledger.produced_count() {
+            return ("all acked".into(), series);
+        }
+        if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
+            return ("producers done".into(), series);
+        }
+        if producers_done
+            && now.duration_since(last_progress.0.max(sh.start))
+                >= Duration::from_millis(wl.quiet_ms)
+        {
+            return ("quiet".into(), series);
+        }
+        if now >= deadline {
+            return ("deadline".into(), series);
+        }
+    }
+}
+
+fn mark(at: &AtomicU64, start: Instant) {
+    at.fetch_max(start.elapsed().as_nanos() as u64, Relaxed);
+}
+
+/// One producer lane: takes the producer's next batch until none is left, pipelines it to one
+/// shard, and books each reply. Errors are counted and followed by a short backoff, never fatal.
+async fn produce_lane(
+    sh: &Shared,
+    wl: &Workload,
+    mut conn: ClusterConnection,
+    p: u32,
+    count: u64,
+    next_batch: &AtomicU64,
+) {
+    let batch = wl.batch as u64;
+    let keys = &sh.shards.keys;
+    let per_sec = wl.rate.map(|r| r / wl.producers as f64);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        if sh.stopping() {
+            return;
+        }
+        let b = next_batch.fetch_add(1, Relaxed);
+        let first = b * batch;
+        if first >= count {
+            return;
+        }
+        let last = (first + batch).min(count);
+        let key = &keys[(p as usize + b as usize) % keys.len()];
+        let sent_us = match per_sec {
+            Some(rate) => {
+                // Open loop: send on schedule; the latency clock starts at the scheduled time, so a
+                // stall shows up as latency instead of being hidden (coordinated omission).
+                let offset = Duration::from_secs_f64(first as f64 / rate);
+                tokio::time::sleep_until((sh.start + offset).into()).await;
+                sh.start_us + offset.as_micros() as u64
+            }
+            None => now_us(),
+        };
+        let tags: Vec<MessageTag> = (first..last)
+            .map(|seq| MessageTag {
+                producer: p,
+                seq,
+                sent_us,
+            })
+            .collect();
+        for t in &tags {
+            sh.ledger.attempted(p, t.seq);
+        }
+        sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
+        let results: Vec<redis::RedisResult<String>> = if tags.len() == 1 {
+            vec![
+                stream::xadd_cmd(key, &tags[0], &sh.payload)
+                    .query_async(&mut conn)
+                    .await,
+            ]
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for t in &tags {
+                pipe.add_command(stream::xadd_cmd(key, t, &sh.payload));
+            }
+            match pipe
+                .query_async::<Vec<redis::RedisResult<String>>>(&mut conn)
+                .await
+            {
+                Ok(r) if r.len() == tags.len() => r,
+                Ok(_) => tags
+                    .iter()
+                    .map(|_| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::Parse,
+                            "pipeline reply length",
+                        )))
+                    })
+                    .collect(),
+                Err(e) => tags.iter().map(|_| Err(e.clone())).collect(),
+            }
+        };
+        let mut failed = false;
+        for (t, r) in tags.iter().zip(results) {
+            match r {
+                Ok(_) => {
+                    sh.ledger.produced(p, t.seq);
+                    sh.live.produced.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    failed = true;
+                    if is_indeterminate(&e) {
+                        sh.ledger.indeterminate(p, t.seq);
+                    } else {
+                        sh.ledger.produce_failed(p, t.seq);
+                    }
+                    sh.record_error(&e);
+                }
+            }
+        }
+        mark(&sh.last_produce_ns, sh.start);
+        if failed {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(250));
+        } else {
+            backoff = Duration::from_millis(5);
+        }
+    }
+}
+
+/// Runs consumer `c` and, each time it crashes, a replacement under a new name on a new connection.
+async fn consumer_supervisor(
+    sh: &Shared,
+    wl: &Workload,
+    ep: &Endpoint,
+    conn: ClusterConnection,
+    c: usize,
+    owned: Vec<String>,
+) {
+    let mut conn = Some(conn);
+    for generation in 0u64.. {
+        let name = format!("consumer-{c}-{generation}");
+        let current = match conn.take() {
+            Some(cn) => cn,
+            None => match ep
+                .cluster_connection(Duration::from_millis(wl.block_ms + 2000))
+                .await
+            {
+                Ok(cn) => cn,
+                Err(_) if sh.stopping() => return,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        if !consume(sh, wl, current, &name, &owned).await {
+            return;
+        }
+        sh.live.crashes.fetch_add(1, Relaxed);
+    }
+}
+
+/// Reads, books and acks until the run stops (returns false) or the consumer "crashes" between
+/// read and ack (returns true; its connection is dropped with the batch unacked).
+async fn consume(
+    sh: &Shared,
+    wl: &Workload,
+    mut conn: ClusterConnection,
+    name: &str,
+    owned: &[String],
+) -> bool {
+    let group = &sh.shards.group;
+    let mut idle_round = true;
+    let mut backoff = Duration::from_millis(5);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
+    while !sh.stopping() {
+        let mut got_any = false;
+        for key in owned {
+            // With one key, always block; with several, poll them and block only when all were empty.
+            let block =
+                (owned.len() == 1 || idle_round).then(|| (wl.block_ms / owned.len() as u64).max(1));
+            let reply: redis::RedisResult<Value> =
+                stream::xreadgroup_cmd(key, group, name, wl.batch, block)
+                    .query_async(&mut conn)
+                    .await;
+            let deliveries = match reply {
+                Ok(v) => parse_xreadgroup(&v),
+                Err(e) => {
+                    sh.record_error(&e);
+                    if e.code() == Some("NOGROUP") {
+                        let _ = stream::create_group(&mut conn, key, group).await;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(250));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(5);
+            if deliveries.is_empty() {
+                continue;
+            }
+            got_any = true;
+            book_deliveries(sh, &deliveries, Via::New);
+            if wl.crash_probability > 0.0 && rng.random_bool(wl.crash_probability) {
+                return true;
+            }
+            ack(sh, &mut conn, key, &deliveries).await;
+        }
+        idle_round = !got_any;
+    }
+    false
+}
+
+fn book_deliveries(sh: &Shared, deliveries: &[Delivery], via: Via) {
+    let now = now_us();
+    let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+    for d in deliveries {
+        sh.ledger.delivered(d.tag.as_ref(), via);
+        if let Some(t) = &d.tag {
+            let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
+        }
+    }
+}
+
+/// XACK every delivered id in one call and book the acks and their latency.
+async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &[Delivery]) {
+    let r: redis::RedisResult<u64> = stream::xack_cmd(
+        key,
+        &sh.shards.group,
+        deliveries.iter().map(|d| d.id.as_str()),
+    )
+    .query_async(conn)
+    .await;
+    match r {
+        Ok(_) => {
+            let now = now_us();
+            mark(&sh.last_ack_ns, sh.start);
+            let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = sh.second.lock().unwrap_or_else(|e| e.into_inner());
+            for t in deliveries.iter().filter_map(|d| d.tag.as_ref()) {
+                sh.ledger.acked(t);
+                let lat = now.saturating_sub(t.sent_us).max(1);
+                let _ = h.0.record(lat);
+                let _ = s.record(lat);
+            }
+            sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
+        }
+        Err(e) => sh.record_error(&e),
+    }
+}
+
+/// XAUTOCLAIM over every shard at each interval; what it claims is booked as recovered and acked.
+async fn claimer_loop(
+    sh: &Shared,
+    wl: &Workload,
+    mut conn: ClusterConnection,
+    opts: &ClaimerOptions,
+) {
+    let mut cursors: Vec<String> = sh.shards.keys.iter().map(|_| "0-0".to_string()).collect();
+    while !sh.stopping() {
+        for (i, key) in sh.shards.keys.iter().enumerate() {
+            let cmd = stream::xautoclaim_cmd(
+                key,
+                &sh.shards.group,
+                "claimer",
+                opts.min_idle_ms,
+                &cursors[i],
+                wl.batch.max(100),
+            );
+            match cmd.query_async::<Value>(&mut conn).await {
+                Ok(v) => {
+                    let claim = parse_xautoclaim(&v);
+                    cursors[i] = claim.next;
+                    if !claim.claimed.is_empty() {
+                        book_deliveries(sh, &claim.claimed, Via::Claim);
+                        ack(sh, &mut conn, key, &claim.claimed).await;
+                    }
+                }
+                Err(e) => sh.record_error(&e),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(opts.interval_ms)).await;
+    }
+}
+
+/// Sums XPENDING and XLEN over the shards.
+async fn redis_totals(conn: &mut ClusterConnection, shards: &Shards) -> (Option<u64>, Option<u64>) {
+    let (mut pending, mut xlen) = (Some(0u64), Some(0u64));
+    for key in &shards.keys {
+        let p: redis::RedisResult<Value> = redis::cmd("XPENDING")
+            .arg(key)
+            .arg(&shards.group)
+            .query_async(conn)
+            .await;
+        pending = match (pending, p) {
+            (Some(acc), Ok(Value::Array(parts))) => match parts.first() {
+                Some(Value::Int(n)) => Some(acc + *n as u64),
+                _ => Some(acc),
+            },
+            _ => None,
+        };
+        let l: redis::RedisResult<u64> = redis::cmd("XLEN").arg(key).query_async(conn).await;
+        xlen = match (xlen, l) {
+            (Some(acc), Ok(n)) => Some(acc + n),
+            _ => None,
+        };
+    }
+    (pending, xlen)
+}
+
+/// Every tag still stored in the shards (XRANGE in pages), to tell undelivered from lost.
+async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Option<Vec<MessageTag>> {
+    let mut out = Vec::new();
+    for key in &shards.keys {
+        let mut start = "-".to_string();
+        for _ in 0..100_000 {
+            let v: Value = redis::cmd("XRANGE")
+                .arg(key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await
+                .ok()?;
+            let entries = parse_entries(&v);
+            let Some(last) = entries.last() else { break };
+            start = format!("({}", last.id);
+            out.extend(entries.iter().filter_map(|d| d.tag));
+            if entries.len() < 1000 {
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
+async fn finish(
+    sh: &Shared,
+    wl: &Workload,
+    admin: &mut ClusterConnection,
+    ended_by: String,
+    series: Vec<SecondSample>,
+) -> Result<RunResult> {
+    let (pending, xlen) = redis_totals(admin, &sh.shards).await;
+    let mut counts = sh.ledger.counts(pending.unwrap_or(0));
+    let mut disagreements = Vec::new();
+    if counts.lost > 0 {
+        match stored_tags(admin, &sh.shards).await {
+            Some(stored) => settle_lost(&sh.ledger, &mut counts, &stored),
+            None => disagreements.push(
+                "could not scan the streams at the end: lost may include undelivered entries"
+                    .into(),
+            ),
+        }
+    }
+    if pending.is_none() {
+        disagreements.push("XPENDING failed at the end (stream or group gone?)".into());
+    }
+    if let Some(x) = xlen {
+        let expected_min = counts.produced;
+        if x < expected_min {
+            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries were deleted or evicted"));
+        }
+    }
+    let end_ns = if wl.consumers > 0 || wl.claimer.is_some() {
+        sh.last_ack_ns.load(Relaxed)
+    } else {
+        sh.last_produce_ns.load(Relaxed)
+    };
+    let elapsed = Duration::from_nanos(end_ns).as_secs_f64();
+    let done = if wl.consumers > 0 || wl.claimer.is_some() {
+        counts.acked
+    } else {
+        counts.produced
+    };
+    let (h_ack, h_del) = {
+        let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+        (Latency::from_histogram(&h.0), Latency::from_histogram(&h.1))
+    };
+    let mut verdict = counts.verdict();
+    if verdict == "ok" && wl.consumers > 0 && counts.acked < counts.produced {
+        verdict = format!(
+            "ok, but {} produced messages were not acked (ended by {ended_by})",
+            counts.produced - counts.acked
+        );
+    }
+    Ok(RunResult {
+        elapsed_seconds: finite(elapsed),
+        throughput_msgs_per_sec: if elapsed > 0.0 {
+            finite(done as f64 / elapsed)
+        } else {
+            0.0
+        },
+        counts,
+        latency_us: h_ack,
+        delivery_latency_us: h_del,
+        errors: sh.errors.by_kind(),
+        first_errors: sh.errors.first_errors(),
+        series,
+        verdict,
+        ended_by,
+        consumer_crashes: sh.live.crashes.load(Relaxed),
+        shard_keys: sh.shards.keys.clone(),
+        redis_xlen: xlen,
+        disagreements,
+        ledger_bytes: sh.ledger.heap_bytes(),
+    })
+}

@@ -8,12 +8,19 @@
 //! - [`workload`]: a run of the cycle ([`Workload`] → [`RunResult`]).
 //! - [`check`]: the ledger of every message and the delivery checker.
 //! - [`metrics`]: latency histograms, errors by kind, per-second series.
+//! - [`config`]: settings from flags, environment and `.env`.
+//! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
+//! - [`report`]: JSON and human summaries.
 //! - [`error`]: the one [`Error`] type.
 
 pub mod check;
+pub mod cli;
 pub mod cluster;
+pub mod commands;
+pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod report;
 pub mod stream;
 pub mod workload;
 

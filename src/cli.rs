@@ -1,0 +1,254 @@
+//! The command line of `rcstress`: clap types and value parsers.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Stress Redis Streams on a Redis Cluster: throughput of the produce → consume → ack cycle and a
+/// verdict on every message.
+#[derive(Debug, Parser)]
+#[command(name = "rcstress", version, about, propagate_version = true)]
+pub struct Opts {
+    /// Read settings from this file instead of ./.env (REDIS_CLUSTER_NODES, REDIS_PASSWORD, ...).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the cycle for a fixed number of messages (or a duration) and report.
+    Run(RunArgs),
+    /// Manage an embedded cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start an embedded cluster, print its nodes, and keep it up until Ctrl-C.
+    Up(ClusterArgs),
+}
+
+/// Where the cluster comes from and, for an embedded one, how it is built.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Use this cluster (host:port,...) instead of starting one. Also REDIS_CLUSTER_NODES.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub nodes: Option<String>,
+    /// Embedded cluster: masters.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub masters: u16,
+    /// Embedded cluster: replicas per master.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=5))]
+    pub replicas: u16,
+    /// Embedded cluster: append-only file.
+    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    pub aof: OnOff,
+    /// Embedded cluster: appendfsync when --aof on.
+    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec)]
+    pub fsync: FsyncArg,
+    /// Embedded cluster: maxmemory per node (e.g. 3mb).
+    #[arg(long, value_name = "BYTES")]
+    pub maxmemory: Option<String>,
+    /// Embedded cluster: maxmemory-policy (e.g. allkeys-lru, noeviction).
+    #[arg(long, value_name = "POLICY")]
+    pub maxmemory_policy: Option<String>,
+    /// Embedded cluster: cluster-node-timeout in ms.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub node_timeout: u64,
+    /// Keep the embedded cluster's temp dir (configs, logs, data) after it stops.
+    #[arg(long)]
+    pub keep_dir: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OnOff {
+    #[default]
+    Off,
+    On,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum FsyncArg {
+    Always,
+    #[default]
+    Everysec,
+    No,
+}
+
+/// `rcstress run`.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Messages to send in all.
+    #[arg(long, default_value_t = 10_000, value_parser = parse_count)]
+    pub messages: u64,
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub producers: u16,
+    /// Consumers (0: produce only).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub consumers: u16,
+    /// Stream shard keys spread over the masters (0: one per master).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub shards: u16,
+    /// XADDs per pipeline and XREADGROUP COUNT (1: the seed's one command per message).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// Pipelines in flight per producer.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub inflight: u32,
+    /// Payload bytes per message.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub payload: u32,
+    /// Open loop: send this many messages per second on a schedule (latency from scheduled time).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Run for this many seconds instead of a message count (needs --rate; sends duration × rate messages).
+    #[arg(long, value_parser = parse_secs)]
+    pub duration: Option<f64>,
+    /// XAUTOCLAIM entries idle at least this many ms (0: no claimer).
+    #[arg(long, default_value_t = 0)]
+    pub autoclaim_idle: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    /// Stream name (also STREAM_NAME).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Consumer group (also CONSUMER_GROUP or the seed's CUSTOMER_GROUPNAME).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Write the result as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Exit 1 when the verdict is not "ok" (lost or unexpected messages).
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// A count ≥ 1 and ≤ 10^9 (`10000`, `10_000`, `10k`, `1m`).
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "").to_ascii_lowercase();
+    let (num, mult) = match t.strip_suffix('k') {
+        Some(n) => (n.to_string(), 1_000),
+        None => match t.strip_suffix('m') {
+            Some(n) => (n.to_string(), 1_000_000),
+            None => (t.clone(), 1),
+        },
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number of messages"))?;
+    let n = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))?;
+    match n {
+        0 => Err("must be at least 1".into()),
+        n if n > 1_000_000_000 => Err(format!(
+            "{n} is more than the 1,000,000,000 a run can track"
+        )),
+        n => Ok(n),
+    }
+}
+
+fn parse_positive(s: &str, what: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of {what}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("must be a positive number of {what}"))
+    }
+}
+
+/// Seconds > 0, at most a week.
+pub fn parse_secs(s: &str) -> Result<f64, String> {
+    let v = parse_positive(s, "seconds")?;
+    if v > 7.0 * 86400.0 {
+        return Err("must be at most a week (604800 seconds)".into());
+    }
+    Ok(v)
+}
+
+/// Messages per second > 0.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    parse_positive(s, "messages per second")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_accept_suffixes_and_reject_zero_negative_and_junk() {
+        assert_eq!(parse_count("20000"), Ok(20_000));
+        assert_eq!(parse_count("10_000"), Ok(10_000));
+        assert_eq!(parse_count("10k"), Ok(10_000));
+        assert_eq!(parse_count("2M"), Ok(2_000_000));
+        assert!(parse_count("0").unwrap_err().contains("at least 1"));
+        assert!(parse_count("-5")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(parse_count("ten")
+            .unwrap_err()
+            .contains("not a whole number"));
+        assert!(parse_count("99999999999999999999").is_err());
+        assert!(parse_count("5000m").unwrap_err().contains("more than"));
+    }
+
+    #[test]
+    fn run_parses_the_design_contract() {
+        let o = Opts::try_parse_from([
+            "rcstress",
+            "run",
+            "--messages",
+            "20000",
+            "--producers",
+            "2",
+            "--consumers",
+            "4",
+            "--aof",
+            "on",
+            "--fsync",
+            "always",
+            "--nodes",
+            "127.0.0.1:7000,127.0.0.1:7001",
+            "--json",
+            "r.json",
+        ])
+        .unwrap();
+        let Command::Run(r) = o.command else {
+            panic!("not run")
+        };
+        assert_eq!((r.messages, r.producers, r.consumers), (20_000, 2, 4));
+        assert_eq!(
+            (r.cluster.aof, r.cluster.fsync),
+            (OnOff::On, FsyncArg::Always)
+        );
+        assert_eq!(r.json, Some(PathBuf::from("r.json")));
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        for args in [
+            vec!["rcstress", "run", "--messages", "0"],
+            vec!["rcstress", "run", "--messages", "abc"],
+            vec!["rcstress", "run", "--bogus"],
+            vec!["rcstress", "run", "--aof", "maybe"],
+            vec!["rcstress", "run", "--rate", "-3"],
+            vec!["rcstress", "run", "--masters", "0"],
+            vec!["rcstress", "frobnicate"],
+        ] {
+            assert!(
+                Opts::try_parse_from(&args).is_err(),
+                "{args:?} was accepted"
+            );
+        }
+    }
+}

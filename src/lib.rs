@@ -10,6 +10,7 @@
 //! - [`metrics`]: latency histograms, errors by kind, per-second series.
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
+//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
 //! - [`report`]: JSON and human summaries.
 //! - [`error`]: the one [`Error`] type.
 
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod report;
+pub mod scenario;
 pub mod stream;
 pub mod workload;
 

@@ -127,6 +127,15 @@ pub struct Live {
     pub crashes: AtomicU64,
     /// Set by the caller to end the run early (Ctrl-C, a scenario that is done).
     pub stop: AtomicBool,
+    /// When the load started (after set-up): the zero of `series` and of scenario events.
+    pub started: std::sync::OnceLock<Instant>,
+}
+
+impl Live {
+    /// Seconds since the load started (0 before it did).
+    pub fn secs(&self) -> f64 {
+        self.started.get().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0)
+    }
 }
 
 /// The outcome of a run; field names follow the JSON contract.
@@ -252,6 +261,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
 
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
+    let _ = live.started.set(start);
     // Re-anchor the clock at the real start (connections took time).
     let shared = {
         let mut s = Arc::into_inner(shared).expect("no other owner yet");

@@ -129,12 +129,20 @@ pub struct Live {
     pub stop: AtomicBool,
     /// When the load started (after set-up): the zero of `series` and of scenario events.
     pub started: std::sync::OnceLock<Instant>,
+    /// Set by the caller to stop producing and let consumers drain what was produced; the run then
+    /// ends by itself ("all acked" or "quiet"). A failover scenario's clean end.
+    pub drain: AtomicBool,
+    /// Per-shard failure spans: the client's view of unavailability during faults.
+    pub outages: crate::metrics::ShardOutages,
 }
 
 impl Live {
     /// Seconds since the load started (0 before it did).
     pub fn secs(&self) -> f64 {
-        self.started.get().map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0)
+        self.started
+            .get()
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0)
     }
 }
 
@@ -201,6 +209,15 @@ impl Shared {
             self.secs(),
             || crate::cluster::short(&e.to_string()),
         );
+    }
+    /// Counts `e` and books it in `key`'s outage spans (the operation was sent at `sent_at`).
+    fn record_shard_error(&self, key: &str, sent_at: f64, e: &redis::RedisError) {
+        self.record_error(e);
+        self.live.outages.failure(key, sent_at, &error_kind(e));
+    }
+    /// An operation on `key` succeeded: ends the key's outage span, if one is open.
+    fn record_shard_ok(&self, key: &str) {
+        self.live.outages.success(key, self.secs());
     }
 }
 
@@ -271,14 +288,14 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     };
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
-        let next_batch = Arc::new(AtomicU64::new(0));
+        let next_seq = Arc::new(AtomicU64::new(0));
         let lanes_left = Arc::new(AtomicU64::new(workload.inflight as u64));
         for _ in 0..workload.inflight {
             let (sh, wl, conn, nb, ll) = (
                 shared.clone(),
                 workload.clone(),
                 conn.clone(),
-                next_batch.clone(),
+                next_seq.clone(),
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
@@ -395,44 +412,58 @@ async fn produce_lane(
     mut conn: ClusterConnection,
     p: u32,
     count: u64,
-    next_batch: &AtomicU64,
+    next_seq: &AtomicU64,
 ) {
     let batch = wl.batch as u64;
     let keys = &sh.shards.keys;
     let per_sec = wl.rate.map(|r| r / wl.producers as f64);
     let mut backoff = Duration::from_millis(5);
     loop {
-        if sh.stopping() {
+        if sh.stopping() || sh.live.drain.load(Relaxed) {
             return;
         }
-        let b = next_batch.fetch_add(1, Relaxed);
-        let first = b * batch;
+        // Claim the producer's next messages: up to `batch`, and in open-loop mode only those
+        // already due, so a message is sent at its own scheduled time and its latency clock starts
+        // there: a stall shows up as latency instead of being hidden (coordinated omission).
+        let first = next_seq.load(Relaxed);
         if first >= count {
             return;
         }
-        let last = (first + batch).min(count);
-        let key = &keys[(p as usize + b as usize) % keys.len()];
-        let sent_us = match per_sec {
-            Some(rate) => {
-                // Open loop: send on schedule; the latency clock starts at the scheduled time, so a
-                // stall shows up as latency instead of being hidden (coordinated omission).
-                let offset = Duration::from_secs_f64(first as f64 / rate);
-                tokio::time::sleep_until((sh.start + offset).into()).await;
-                sh.start_us + offset.as_micros() as u64
+        let mut n = batch.min(count - first);
+        if let Some(rate) = per_sec {
+            let due_at = sh.start + Duration::from_secs_f64(first as f64 / rate);
+            let now = Instant::now();
+            if due_at > now {
+                tokio::time::sleep_until(due_at.into()).await;
+                continue;
             }
+            let due_by_now = ((now - sh.start).as_secs_f64() * rate) as u64 + 1;
+            n = n.min(due_by_now.saturating_sub(first).max(1));
+        }
+        if next_seq
+            .compare_exchange(first, first + n, Relaxed, Relaxed)
+            .is_err()
+        {
+            continue; // another lane of this producer took them
+        }
+        let last = first + n;
+        let key = &keys[(p as usize + (first / batch) as usize) % keys.len()];
+        let sent_us = |seq: u64| match per_sec {
+            Some(rate) => sh.start_us + (seq as f64 / rate * 1e6) as u64,
             None => now_us(),
         };
         let tags: Vec<MessageTag> = (first..last)
             .map(|seq| MessageTag {
                 producer: p,
                 seq,
-                sent_us,
+                sent_us: sent_us(seq),
             })
             .collect();
         for t in &tags {
             sh.ledger.attempted(p, t.seq);
         }
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
+        let sent_at = sh.secs();
         let results: Vec<redis::RedisResult<String>> = if tags.len() == 1 {
             vec![
                 stream::xadd_cmd(key, &tags[0], &sh.payload)
@@ -462,10 +493,11 @@ async fn produce_lane(
                 Err(e) => tags.iter().map(|_| Err(e.clone())).collect(),
             }
         };
-        let mut failed = false;
+        let (mut failed, mut any_ok) = (false, false);
         for (t, r) in tags.iter().zip(results) {
             match r {
                 Ok(_) => {
+                    any_ok = true;
                     sh.ledger.produced(p, t.seq);
                     sh.live.produced.fetch_add(1, Relaxed);
                 }
@@ -476,9 +508,12 @@ async fn produce_lane(
                     } else {
                         sh.ledger.produce_failed(p, t.seq);
                     }
-                    sh.record_error(&e);
+                    sh.record_shard_error(key, sent_at, &e);
                 }
             }
+        }
+        if any_ok {
+            sh.record_shard_ok(key);
         }
         mark(&sh.last_produce_ns, sh.start);
         if failed {
@@ -542,14 +577,18 @@ async fn consume(
             // With one key, always block; with several, poll them and block only when all were empty.
             let block =
                 (owned.len() == 1 || idle_round).then(|| (wl.block_ms / owned.len() as u64).max(1));
+            let sent_at = sh.secs();
             let reply: redis::RedisResult<Value> =
                 stream::xreadgroup_cmd(key, group, name, wl.batch, block)
                     .query_async(&mut conn)
                     .await;
             let deliveries = match reply {
-                Ok(v) => parse_xreadgroup(&v),
+                Ok(v) => {
+                    sh.record_shard_ok(key);
+                    parse_xreadgroup(&v)
+                }
                 Err(e) => {
-                    sh.record_error(&e);
+                    sh.record_shard_error(key, sent_at, &e);
                     if e.code() == Some("NOGROUP") {
                         let _ = stream::create_group(&mut conn, key, group).await;
                     }
@@ -587,6 +626,7 @@ fn book_deliveries(sh: &Shared, deliveries: &[Delivery], via: Via) {
 
 /// XACK every delivered id in one call and book the acks and their latency.
 async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &[Delivery]) {
+    let sent_at = sh.secs();
     let r: redis::RedisResult<u64> = stream::xack_cmd(
         key,
         &sh.shards.group,
@@ -607,8 +647,10 @@ async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &
                 let _ = s.record(lat);
             }
             sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
+            drop((h, s));
+            sh.record_shard_ok(key);
         }
-        Err(e) => sh.record_error(&e),
+        Err(e) => sh.record_shard_error(key, sent_at, &e),
     }
 }
 
@@ -722,17 +764,36 @@ async fn finish(
     }
     if let Some(x) = xlen {
         let expected_min = counts.produced;
+        // Sends that timed out may have landed: they may add to XLEN without being "produced".
+        let expected_max = counts.produced + counts.produce_indeterminate;
         if x < expected_min {
             disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries were deleted or evicted"));
+        } else if x > expected_max {
+            disagreements.push(format!(
+                "XLEN says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
+                x - expected_max
+            ));
         }
     }
-    let end_ns = if wl.consumers > 0 || wl.claimer.is_some() {
+    if let Some(p) = pending {
+        // Redis's pending list is what consumers read and did not ack; ours must say the same.
+        // Foreign entries read and not acked would count in Redis only: the unexpected count
+        // bounds that part.
+        let ours = counts.delivered.saturating_sub(counts.acked);
+        if p < ours || p > ours + counts.unexpected {
+            disagreements.push(format!(
+                "XPENDING says {p} pending, the ledger {ours} delivered and not acked"
+            ));
+        }
+    }
+    // With no consumer the claimer has nothing to ack: the run's time is the producers'.
+    let end_ns = if wl.consumers > 0 {
         sh.last_ack_ns.load(Relaxed)
     } else {
         sh.last_produce_ns.load(Relaxed)
     };
     let elapsed = Duration::from_nanos(end_ns).as_secs_f64();
-    let done = if wl.consumers > 0 || wl.claimer.is_some() {
+    let done = if wl.consumers > 0 {
         counts.acked
     } else {
         counts.produced

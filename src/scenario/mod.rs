@@ -4,13 +4,21 @@
 //! One file per experiment: `memory` (memory-pressure), `failover`, `crash` (consumer-crash),
 //! `aof` (aof-compare).
 
+pub mod aof;
+pub mod crash;
+pub mod failover;
+pub mod memory;
+
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::check::Counts;
 use crate::metrics::{Latency, SecondSample};
-use crate::workload::RunResult;
+use crate::workload::{Live, RunResult};
 
 /// A moment worth marking on the charts (a kill, a promotion, the first OOM ...).
 #[derive(Clone, Debug, Serialize)]
@@ -62,5 +70,142 @@ impl ScenarioReport {
         let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
         self.details.insert(key.to_string(), v);
         self
+    }
+
+    /// Adds one sentence a person reads first (in the summary, at the top of the HTML page, and
+    /// as `findings` in the JSON): what the scenario showed, as numbers.
+    pub fn finding(mut self, text: impl Into<String>) -> Self {
+        let entry = self
+            .details
+            .entry("findings")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(list) = entry {
+            list.push(serde_json::Value::String(text.into()));
+        }
+        self
+    }
+
+    /// The sentences added with [`ScenarioReport::finding`].
+    pub fn findings(&self) -> Vec<String> {
+        match self.details.get("findings") {
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Marks a moment on the charts.
+    pub fn event(mut self, t: f64, label: impl Into<String>) -> Self {
+        self.events.push(Event {
+            t: crate::metrics::finite(t),
+            label: label.into(),
+        });
+        self
+    }
+}
+
+/// Runs `work` with a fresh [`Live`] of its own (each run needs its own start instant) while
+/// mirroring its counters into `outer` for progress and passing `outer.stop` on to it: how a
+/// scenario made of several runs stays stoppable by one Ctrl-C.
+pub async fn with_child_live<F, Fut, T>(outer: &Arc<Live>, work: F) -> T
+where
+    F: FnOnce(Arc<Live>) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let inner = Arc::new(Live::default());
+    let base = (
+        outer.attempted.load(Relaxed),
+        outer.produced.load(Relaxed),
+        outer.acked.load(Relaxed),
+        outer.errors.load(Relaxed),
+        outer.crashes.load(Relaxed),
+    );
+    let mirror = {
+        let (outer, inner) = (outer.clone(), inner.clone());
+        tokio::spawn(async move {
+            // Ends when aborted below; each turn is a few atomic loads.
+            loop {
+                if outer.stop.load(Relaxed) {
+                    inner.stop.store(true, Relaxed);
+                }
+                outer
+                    .attempted
+                    .store(base.0 + inner.attempted.load(Relaxed), Relaxed);
+                outer
+                    .produced
+                    .store(base.1 + inner.produced.load(Relaxed), Relaxed);
+                outer
+                    .acked
+                    .store(base.2 + inner.acked.load(Relaxed), Relaxed);
+                outer
+                    .errors
+                    .store(base.3 + inner.errors.load(Relaxed), Relaxed);
+                outer
+                    .crashes
+                    .store(base.4 + inner.crashes.load(Relaxed), Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let out = work(inner).await;
+    mirror.abort();
+    out
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values); never NaN.
+pub fn mean_stddev(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (crate::metrics::finite(mean), 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (
+        crate::metrics::finite(mean),
+        crate::metrics::finite(var.sqrt()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_sample_stddev() {
+        assert_eq!(mean_stddev(&[]), (0.0, 0.0));
+        assert_eq!(mean_stddev(&[4.0]), (4.0, 0.0));
+        let (m, s) = mean_stddev(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert!((m - 5.0).abs() < 1e-12);
+        assert!((s - 2.138_089_935).abs() < 1e-6, "{s}");
+    }
+
+    #[test]
+    fn findings_and_events_land_in_the_json() {
+        let run_json = serde_json::json!({});
+        let r = ScenarioReport {
+            scenario: "x".into(),
+            config: run_json,
+            verdict: "ok".into(),
+            elapsed_seconds: 1.0,
+            throughput_msgs_per_sec: 1.0,
+            counts: Counts::default(),
+            latency_us: Latency::default(),
+            errors: BTreeMap::new(),
+            series: Vec::new(),
+            events: Vec::new(),
+            details: serde_json::Map::new(),
+        }
+        .finding("first OOM after 10 sends")
+        .finding("stream evicted")
+        .event(f64::NAN, "kill");
+        assert_eq!(r.findings().len(), 2);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["findings"][1], "stream evicted");
+        assert_eq!(v["events"][0]["t"], 0.0);
     }
 }

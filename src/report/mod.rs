@@ -1,10 +1,17 @@
-//! Reports: the JSON a script reads and the summary a person reads.
+//! Reports: the JSON a script reads, the summary a person reads, and the HTML page with charts.
+//!
+//! - [`chart`]: inline SVG charts (lines over time with marked moments, bars, log bars).
+//! - [`html`]: the self-contained page; its template is `page.html`.
+
+pub mod chart;
+pub mod html;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::scenario::ScenarioReport;
 use crate::workload::RunResult;
 use crate::{Error, Result};
 
@@ -19,57 +26,156 @@ pub struct RunReport<'a> {
     pub result: &'a RunResult,
 }
 
-/// A JSON output file, checked for writability before the run and written whole (temp file +
+/// An output file, checked for writability before the run and written whole (temp file +
 /// rename) after it, so that a failed run never leaves a partial file.
 #[derive(Debug)]
-pub struct JsonSink {
+struct OutputFile {
     path: PathBuf,
     tmp: tempfile::NamedTempFile,
 }
 
-impl JsonSink {
-    /// Proves now that `path` can be written: creates a temp file beside it.
-    pub fn prepare(path: &Path) -> Result<JsonSink> {
+impl OutputFile {
+    fn prepare(path: &Path, flag: &str, ext: &str) -> Result<OutputFile> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
         if path.is_dir() {
             return Err(Error::Config(format!(
-                "--json {} is a directory; give a file name",
+                "{flag} {} is a directory; give a file name",
                 path.display()
             )));
         }
         let tmp = tempfile::Builder::new()
             .prefix(".rcstress-")
-            .suffix(".json.tmp")
+            .suffix(&format!(".{ext}.tmp"))
             .tempfile_in(&dir)
             .map_err(|e| {
                 Error::Config(format!(
-                    "cannot write --json {}: {e}; choose a writable path",
+                    "cannot write {flag} {}: {e}; choose a writable path",
                     path.display()
                 ))
             })?;
-        Ok(JsonSink {
+        Ok(OutputFile {
             path: path.to_path_buf(),
             tmp,
         })
     }
 
-    /// Serializes `value` (pretty) and moves it into place.
-    pub fn commit<T: Serialize>(mut self, value: &T) -> Result<()> {
-        let text = serde_json::to_string_pretty(value)
-            .map_err(|e| Error::io("serialize JSON", std::io::Error::other(e)))?;
+    fn commit(mut self, text: &str) -> Result<()> {
         let ctx = || format!("write {}", self.path.display());
         self.tmp
             .write_all(text.as_bytes())
             .map_err(|e| Error::io(ctx(), e))?;
-        self.tmp.write_all(b"\n").map_err(|e| Error::io(ctx(), e))?;
+        if !text.ends_with('\n') {
+            self.tmp.write_all(b"\n").map_err(|e| Error::io(ctx(), e))?;
+        }
         self.tmp
             .persist(&self.path)
             .map_err(|e| Error::io(format!("write {}", self.path.display()), e.error))?;
         Ok(())
     }
+}
+
+/// A JSON output file (`--json`), checked for writability before the run and written whole
+/// (temp file + rename) after it, so that a failed run never leaves a partial file.
+#[derive(Debug)]
+pub struct JsonSink(OutputFile);
+
+impl JsonSink {
+    /// Proves now that `path` can be written: creates a temp file beside it.
+    pub fn prepare(path: &Path) -> Result<JsonSink> {
+        OutputFile::prepare(path, "--json", "json").map(JsonSink)
+    }
+
+    /// Serializes `value` (pretty) and moves it into place. Non-finite floats become `null`
+    /// (serde_json's rule), so the file is always valid JSON.
+    pub fn commit<T: Serialize>(self, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| Error::io("serialize JSON", std::io::Error::other(e)))?;
+        self.0.commit(&text)
+    }
+}
+
+/// An HTML output file (`--html`), with the same guarantees as [`JsonSink`].
+#[derive(Debug)]
+pub struct HtmlSink(OutputFile);
+
+impl HtmlSink {
+    /// Proves now that `path` can be written.
+    pub fn prepare(path: &Path) -> Result<HtmlSink> {
+        OutputFile::prepare(path, "--html", "html").map(HtmlSink)
+    }
+
+    /// Writes the page of a scenario report.
+    pub fn commit(self, document: &ScenarioDocument<'_>) -> Result<()> {
+        let value = serde_json::to_value(document)
+            .map_err(|e| Error::io("serialize report", std::io::Error::other(e)))?;
+        self.0.commit(&html::scenario_page(&value))
+    }
+}
+
+/// The JSON of `rcstress scenario NAME`: who wrote it, then the scenario's report.
+#[derive(Serialize)]
+pub struct ScenarioDocument<'a> {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command: &'static str,
+    #[serde(flatten)]
+    pub report: &'a ScenarioReport,
+}
+
+impl<'a> ScenarioDocument<'a> {
+    pub fn new(report: &'a ScenarioReport) -> Self {
+        ScenarioDocument {
+            tool: "rcstress",
+            version: env!("CARGO_PKG_VERSION"),
+            command: "scenario",
+            report,
+        }
+    }
+}
+
+/// The human summary of a scenario: its findings, the checker's counts and the verdict.
+pub fn scenario_summary(r: &ScenarioReport) -> String {
+    let c = &r.counts;
+    let l = &r.latency_us;
+    let mut s = format!("rcstress scenario {}\n", r.scenario);
+    for f in r.findings() {
+        s.push_str(&format!("  - {f}\n"));
+    }
+    let errors = if r.errors.is_empty() {
+        "none".to_string()
+    } else {
+        r.errors
+            .iter()
+            .map(|(k, v)| format!("{k} {}", thousands(*v)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    s.push_str(&format!(
+        "  counts      attempted {}  produced {}  delivered {}  acked {}\n              \
+         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  refused {}  indeterminate {}\n  \
+         latency     send→ack p50 {}  p99 {}  max {}\n  \
+         errors      {errors}\n  \
+         verdict     {}\n",
+        thousands(c.attempted),
+        thousands(c.produced),
+        thousands(c.delivered),
+        thousands(c.acked),
+        thousands(c.lost),
+        thousands(c.duplicated),
+        thousands(c.recovered),
+        thousands(c.unexpected),
+        thousands(c.pending_at_end),
+        thousands(c.produce_failed),
+        thousands(c.produce_indeterminate),
+        human_us(l.p50),
+        human_us(l.p99),
+        human_us(l.max),
+        r.verdict
+    ));
+    s
 }
 
 /// `1234567` → `1,234,567`.

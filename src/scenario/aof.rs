@@ -1,0 +1,338 @@
+//! aof-compare: the seed's fourth experiment. The same fixed-count cycle on AOF off and on (each
+//! appendfsync policy), each repeated R times on a fresh cluster; per mode the runs, mean,
+//! standard deviation and overhead against AOF off. (The seed: 12.77 s off vs 13.03 s on, +2.1%.)
+//!
+//! Runs are interleaved (off, everysec, always, no, off, ...) so that a machine that slows down
+//! over time biases no single mode.
+
+use std::str::FromStr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{mean_stddev, with_child_live, ScenarioReport};
+use crate::check::Counts;
+use crate::metrics::{finite, Latency, SecondSample};
+use crate::report::thousands;
+use crate::workload::{Live, Workload};
+use crate::{Aof, Fsync, LocalCluster, LocalClusterOptions, Result};
+
+/// A persistence mode to compare: AOF off, or on with an appendfsync policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub Aof);
+
+impl Mode {
+    /// The four modes in their usual order.
+    pub fn all() -> Vec<Mode> {
+        vec![
+            Mode(Aof::Off),
+            Mode(Aof::On(Fsync::Everysec)),
+            Mode(Aof::On(Fsync::Always)),
+            Mode(Aof::On(Fsync::No)),
+        ]
+    }
+
+    /// `off`, `everysec`, `always`, `no`.
+    pub fn name(&self) -> String {
+        match self.0 {
+            Aof::Off => "off".into(),
+            Aof::On(f) => f.to_string(),
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(Mode(Aof::Off)),
+            other => other
+                .parse::<Fsync>()
+                .map(|f| Mode(Aof::On(f)))
+                .map_err(|_| format!("'{s}' is not an AOF mode; use off, everysec, always or no")),
+        }
+    }
+}
+
+/// How the comparison runs.
+#[derive(Clone, Debug)]
+pub struct AofOptions {
+    /// The cluster; its `aof` is replaced by each mode.
+    pub cluster: LocalClusterOptions,
+    pub modes: Vec<Mode>,
+    /// Runs per mode, each on a fresh cluster.
+    pub repeat: usize,
+    pub workload: Workload,
+}
+
+impl Default for AofOptions {
+    fn default() -> Self {
+        AofOptions {
+            cluster: LocalClusterOptions::default(),
+            modes: Mode::all(),
+            repeat: 3,
+            workload: Workload {
+                messages: 100_000,
+                ..Workload::default()
+            },
+        }
+    }
+}
+
+/// One run of one mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModeRun {
+    pub mode: String,
+    /// 1-based.
+    pub run: usize,
+    pub elapsed_seconds: f64,
+    pub throughput_msgs_per_sec: f64,
+    pub latency_us: Latency,
+    pub verdict: String,
+    /// Bytes in the nodes' appendonlydir at the end (0 with AOF off): proof that AOF wrote.
+    pub aof_bytes: u64,
+}
+
+/// One mode over its runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModeSummary {
+    pub mode: String,
+    pub runs: usize,
+    pub mean_seconds: f64,
+    pub stddev_seconds: f64,
+    pub min_seconds: f64,
+    pub max_seconds: f64,
+    pub mean_throughput_msgs_per_sec: f64,
+    /// Mean elapsed against the baseline mode's (AOF off if compared), in %.
+    pub overhead_pct: f64,
+    pub mean_p99_us: f64,
+    /// The per-second series of this mode's first run, for the chart.
+    pub series: Vec<SecondSample>,
+}
+
+/// Runs every mode `repeat` times and compares.
+pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
+    if opts.modes.is_empty() || opts.repeat == 0 {
+        return Err(crate::Error::Config(
+            "aof-compare needs at least one mode and --repeat of at least 1".into(),
+        ));
+    }
+    opts.workload.validate()?;
+    let mut runs: Vec<(ModeRun, crate::RunResult)> = Vec::new();
+    'outer: for round in 1..=opts.repeat {
+        for mode in &opts.modes {
+            if live.stop.load(Relaxed) {
+                break 'outer;
+            }
+            let cluster = LocalCluster::start(LocalClusterOptions {
+                aof: mode.0,
+                ..opts.cluster.clone()
+            })
+            .await?;
+            let r = with_child_live(&live, |child| {
+                crate::workload::run(cluster.endpoint(), &opts.workload, child)
+            })
+            .await?;
+            let aof_bytes = (0..cluster.ports().len())
+                .map(|i| dir_bytes(&cluster.node_dir(i).join("appendonlydir")))
+                .sum();
+            drop(cluster);
+            tracing::info!(
+                "aof-compare {} run {round}: {:.3} s",
+                mode.name(),
+                r.elapsed_seconds
+            );
+            runs.push((
+                ModeRun {
+                    mode: mode.name(),
+                    run: round,
+                    elapsed_seconds: r.elapsed_seconds,
+                    throughput_msgs_per_sec: r.throughput_msgs_per_sec,
+                    latency_us: r.latency_us.clone(),
+                    verdict: r.verdict.clone(),
+                    aof_bytes,
+                },
+                r,
+            ));
+        }
+    }
+    if runs.is_empty() {
+        return Err(crate::Error::Config(
+            "aof-compare stopped before its first run finished".into(),
+        ));
+    }
+
+    let baseline_name = opts
+        .modes
+        .iter()
+        .find(|m| m.0 == Aof::Off)
+        .unwrap_or(&opts.modes[0])
+        .name();
+    let summarize = |name: &str| -> Option<ModeSummary> {
+        let of: Vec<&(ModeRun, crate::RunResult)> =
+            runs.iter().filter(|(m, _)| m.mode == name).collect();
+        if of.is_empty() {
+            return None;
+        }
+        let secs: Vec<f64> = of.iter().map(|(m, _)| m.elapsed_seconds).collect();
+        let (mean, sd) = mean_stddev(&secs);
+        let tput: Vec<f64> = of.iter().map(|(m, _)| m.throughput_msgs_per_sec).collect();
+        let p99: Vec<f64> = of.iter().map(|(m, _)| m.latency_us.p99 as f64).collect();
+        Some(ModeSummary {
+            mode: name.to_string(),
+            runs: of.len(),
+            mean_seconds: mean,
+            stddev_seconds: sd,
+            min_seconds: secs.iter().copied().fold(f64::INFINITY, f64::min),
+            max_seconds: secs.iter().copied().fold(0.0, f64::max),
+            mean_throughput_msgs_per_sec: mean_stddev(&tput).0,
+            overhead_pct: 0.0,
+            mean_p99_us: mean_stddev(&p99).0,
+            series: of
+                .first()
+                .map(|(_, r)| r.series.clone())
+                .unwrap_or_default(),
+        })
+    };
+    let mut modes: Vec<ModeSummary> = opts
+        .modes
+        .iter()
+        .filter_map(|m| summarize(&m.name()))
+        .collect();
+    let base = modes
+        .iter()
+        .find(|m| m.mode == baseline_name)
+        .map(|m| m.mean_seconds)
+        .unwrap_or(0.0);
+    for m in modes.iter_mut() {
+        m.overhead_pct = if base > 0.0 {
+            finite((m.mean_seconds - base) / base * 100.0)
+        } else {
+            0.0
+        };
+        m.min_seconds = finite(m.min_seconds);
+    }
+
+    // The common fields: counts and errors summed over every run; latency of the worst run per
+    // percentile (percentiles of different runs cannot be merged without their histograms).
+    let mut counts = Counts::default();
+    let mut errors = std::collections::BTreeMap::new();
+    let mut latency = Latency::default();
+    let mut elapsed = 0.0;
+    for (_, r) in &runs {
+        add_counts(&mut counts, &r.counts);
+        for (k, v) in &r.errors {
+            *errors.entry(k.clone()).or_insert(0) += v;
+        }
+        let l = &r.latency_us;
+        latency.p50 = latency.p50.max(l.p50);
+        latency.p90 = latency.p90.max(l.p90);
+        latency.p99 = latency.p99.max(l.p99);
+        latency.p999 = latency.p999.max(l.p999);
+        latency.max = latency.max.max(l.max);
+        latency.count += l.count;
+        elapsed += r.elapsed_seconds;
+    }
+    let bad: Vec<String> = runs
+        .iter()
+        .filter(|(m, _)| m.verdict != "ok")
+        .map(|(m, _)| format!("{} run {}: {}", m.mode, m.run, m.verdict))
+        .collect();
+    let verdict = if bad.is_empty() {
+        "ok".to_string()
+    } else {
+        bad.join("; ")
+    };
+    let first = &runs[0].1;
+    let config = serde_json::json!({
+        "modes": opts.modes.iter().map(Mode::name).collect::<Vec<_>>(),
+        "repeat": opts.repeat,
+        "baseline": baseline_name,
+        "masters": opts.cluster.masters,
+        "replicas_per_master": opts.cluster.replicas_per_master,
+        "workload": &opts.workload,
+        "data_dir": std::env::temp_dir(),
+    });
+    let mut report = ScenarioReport::from_run("aof-compare", config, first);
+    report.verdict = verdict;
+    report.counts = counts;
+    report.errors = errors;
+    report.latency_us = latency;
+    report.elapsed_seconds = finite(elapsed);
+    report.throughput_msgs_per_sec = if elapsed > 0.0 {
+        finite(report.counts.acked as f64 / elapsed)
+    } else {
+        0.0
+    };
+    report.series = Vec::new();
+    for m in &modes {
+        let sign = if m.overhead_pct >= 0.0 { "+" } else { "" };
+        let vs = if m.mode == baseline_name {
+            "baseline".to_string()
+        } else {
+            format!("{sign}{:.1}% vs {baseline_name}", m.overhead_pct)
+        };
+        report = report.finding(format!(
+            "AOF {}: mean {:.3} s ± {:.3} s over {} run(s) of {} messages ({} msg/s), {vs}",
+            m.mode,
+            m.mean_seconds,
+            m.stddev_seconds,
+            m.runs,
+            thousands(opts.workload.messages),
+            thousands(m.mean_throughput_msgs_per_sec.round() as u64),
+        ));
+    }
+    let run_list: Vec<ModeRun> = runs.into_iter().map(|(m, _)| m).collect();
+    Ok(report
+        .detail("baseline", &baseline_name)
+        .detail("modes", &modes)
+        .detail("runs", &run_list))
+}
+
+fn add_counts(total: &mut Counts, c: &Counts) {
+    total.attempted += c.attempted;
+    total.produced += c.produced;
+    total.produce_failed += c.produce_failed;
+    total.produce_indeterminate += c.produce_indeterminate;
+    total.delivered += c.delivered;
+    total.acked += c.acked;
+    total.lost += c.lost;
+    total.duplicated += c.duplicated;
+    total.recovered += c.recovered;
+    total.unexpected += c.unexpected;
+    total.pending_at_end += c.pending_at_end;
+    total.indeterminate_delivered += c.indeterminate_delivered;
+    total.never_delivered += c.never_delivered;
+}
+
+/// Total size of the files under `dir` (0 if it does not exist).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_and_name_themselves() {
+        for m in Mode::all() {
+            assert_eq!(m.name().parse::<Mode>(), Ok(m));
+        }
+        assert_eq!("OFF".parse::<Mode>(), Ok(Mode(Aof::Off)));
+        assert!("sometimes"
+            .parse::<Mode>()
+            .unwrap_err()
+            .contains("off, everysec"));
+    }
+}

@@ -1,0 +1,384 @@
+//! failover: the seed's second experiment, repeatable. The load runs while masters are SIGKILLed
+//! one at a time (or paused, or failed over by hand), waiting for a replica's promotion between
+//! faults. For each fault: which node, when, who took over, how long operations failed on that
+//! master's shards and on the others, and the errors by kind. When a master with no replica left
+//! is lost the cluster stays down (`cluster_state:fail`): the scenario sees it, stops the load and
+//! says so, where the seed's client died and had to be restarted by hand.
+//!
+//! The checker's counts come with it, so writes Redis acknowledged and then lost to asynchronous
+//! replication show up as `lost`, never assumed away.
+
+mod driver;
+mod observer;
+mod windows;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cluster::{LocalCluster, LocalClusterOptions};
+use crate::scenario::ScenarioReport;
+use crate::workload::{self, Live, RunResult, Workload};
+use crate::{Error, Result};
+use driver::Driver;
+use observer::Observer;
+use windows::{fill_windows, findings};
+
+/// What happens to the chosen master at each step; a compact spec in the spirit of tikv/fail-rs:
+/// `kill`, `pause:7000` (ms), `manual`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL: a crash. Its replica is promoted after node-timeout plus an election; writes not
+    /// yet replicated are lost.
+    Kill,
+    /// SIGSTOP for `ms`, then SIGCONT: a node that hangs with its sockets open. Longer than
+    /// node-timeout, a replica takes over and the old master rejoins as its replica; shorter, it
+    /// is only a stall.
+    Pause { ms: u64 },
+    /// `CLUSTER FAILOVER` on a replica: a coordinated switch, the control where nothing may be lost.
+    ManualFailover,
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let spec = s.trim().to_ascii_lowercase();
+        let pause_ms = spec.strip_prefix("pause:").or_else(|| {
+            spec.strip_prefix("pause(")
+                .and_then(|r| r.strip_suffix(')'))
+        });
+        match (spec.as_str(), pause_ms) {
+            ("kill", _) => Ok(Fault::Kill),
+            ("manual" | "failover" | "manual-failover", _) => Ok(Fault::ManualFailover),
+            (_, Some(ms)) => match ms.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Ok(Fault::Pause { ms }),
+                _ => Err(format!(
+                    "'{s}': the pause needs a duration in ms above 0, e.g. pause:7000"
+                )),
+            },
+            _ => Err(format!(
+                "'{s}' is not a fault; use kill, pause:MS (e.g. pause:7000) or manual"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Kill => f.write_str("kill"),
+            Fault::Pause { ms } => write!(f, "pause:{ms}"),
+            Fault::ManualFailover => f.write_str("manual"),
+        }
+    }
+}
+
+impl Serialize for Fault {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The failover experiment: the cluster to start, the fault, how many, and the load.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailoverOptions {
+    pub masters: usize,
+    pub replicas_per_master: usize,
+    /// `cluster-node-timeout`: how long a silent node takes to be marked failing. Shorter than
+    /// Redis's 15 s (and the seed's 5 s) so a run takes seconds.
+    pub node_timeout_ms: u64,
+    /// Faults to apply. `None`: with `kill` and no restart, like the seed, kill masters until the
+    /// cluster cannot recover (a master with no replica left is lost) or no node is left; with
+    /// any other fault or with `restart`, one per original master.
+    pub kills: Option<usize>,
+    pub fault: Fault,
+    /// Bring each killed node back once a replica has taken over; it rejoins as a replica.
+    pub restart: bool,
+    /// Load before the first fault and after each recovery, so each window stands apart.
+    pub settle_ms: u64,
+    /// Must be open-loop (`rate`) so the load runs through every fault; `messages` is only a cap.
+    pub workload: Workload,
+}
+
+impl Default for FailoverOptions {
+    fn default() -> Self {
+        let rate = 2_000.0;
+        let deadline_ms = 600_000;
+        FailoverOptions {
+            masters: 3,
+            replicas_per_master: 1,
+            node_timeout_ms: 2_000,
+            kills: None,
+            fault: Fault::Kill,
+            restart: false,
+            settle_ms: 2_000,
+            workload: Workload {
+                messages: (rate * deadline_ms as f64 / 1000.0) as u64,
+                producers: 3,
+                consumers: 3,
+                batch: 10,
+                inflight: 2,
+                rate: Some(rate),
+                deadline_ms,
+                quiet_ms: 3_000,
+                stream: "rcstress-failover".into(),
+                ..Workload::default()
+            },
+        }
+    }
+}
+
+impl FailoverOptions {
+    /// Checks the options make an experiment; the message says what to change.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.into()));
+        if self.masters == 0 {
+            return bad("failover needs at least 1 master (3 or more for a failover to be voted)");
+        }
+        if self.fault == Fault::ManualFailover && self.replicas_per_master == 0 {
+            return bad("a manual failover needs replicas: set --replicas 1 or more");
+        }
+        if self.node_timeout_ms < 100 {
+            return bad("--node-timeout must be at least 100 ms");
+        }
+        if self.workload.rate.is_none() {
+            return bad(
+                "failover needs an open-loop --rate so that the load runs through every fault",
+            );
+        }
+        self.workload.validate()
+    }
+
+    /// How many faults at most.
+    fn max_steps(&self) -> usize {
+        match (self.kills, self.fault, self.restart) {
+            (Some(n), _, _) => n,
+            // Every kill removes a node for good: the cluster is down before we run out.
+            (None, Fault::Kill, false) => self.masters * (1 + self.replicas_per_master),
+            (None, _, _) => self.masters,
+        }
+    }
+
+    /// How long every surviving node must say `cluster_state:fail`, with no replica left to
+    /// promote, before the cluster is called down for good.
+    fn down_after(&self) -> Duration {
+        Duration::from_millis((2 * self.node_timeout_ms).max(2_000))
+    }
+
+    /// Bound on one step: failure detection (node-timeout), an election that may be retried
+    /// (Redis waits 2 × node-timeout between attempts), and the pause itself.
+    fn step_timeout(&self) -> Duration {
+        let pause = match self.fault {
+            Fault::Pause { ms } => ms,
+            _ => 0,
+        };
+        Duration::from_millis(6 * self.node_timeout_ms + pause + 10_000)
+    }
+}
+
+/// A node rejoining after `--restart`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Rejoin {
+    /// Seconds since the load started.
+    pub t: f64,
+    /// Until it said it is a replica, with the cluster ok; `None` if not within the bound.
+    pub rejoined_after_s: Option<f64>,
+    /// e.g. "replica of :7004".
+    pub role: String,
+}
+
+/// One fault and what followed; the elements of the report's `kills`.
+#[derive(Clone, Debug, Serialize)]
+pub struct KillRecord {
+    pub step: usize,
+    pub fault: String,
+    /// `:port` of the master hit.
+    pub node: String,
+    /// Seconds since the load started.
+    pub t: f64,
+    /// Until the survivors flagged it `fail` (server view).
+    pub marked_fail_after_s: Option<f64>,
+    /// `:port` of the node that serves its slots afterwards, if another one does.
+    pub promoted: Option<String>,
+    pub promoted_after_s: Option<f64>,
+    /// "promoted", "no failover" (a short pause), "cluster down", "not recovered".
+    pub outcome: String,
+    /// How long the survivors said `cluster_state:fail` (server view).
+    pub cluster_state_fail_s: f64,
+    /// Time with failed operations on the shards this master served (client view: union of the
+    /// spans from the first failed send to the next success).
+    pub shard_window_s: f64,
+    /// The same on the other masters' shards: the cluster-wide CLUSTERDOWN between FAIL and the
+    /// promotion.
+    pub other_shards_window_s: f64,
+    /// Errors during this step's spans by kind (as the run's `errors`).
+    pub errors: BTreeMap<String, u64>,
+    pub restarted: Option<Rejoin>,
+    #[serde(skip)]
+    slots: Vec<(u16, u16)>,
+}
+
+/// Error kinds every step reports, 0 included, so steps compare side by side (others are added
+/// as they occur).
+const NAMED_ERRORS: [&str; 5] = ["CLUSTERDOWN", "MOVED", "TRYAGAIN", "io", "timeout"];
+
+/// How the series of faults ended.
+enum Ending {
+    /// Every step recovered (or the step count ran out).
+    Recovered,
+    /// The cluster stays down: `cluster_state:fail` on every survivor.
+    Down(String),
+    /// A step did not recover within its bound and the cluster is not down either.
+    Stuck(String),
+}
+
+/// Runs the failover experiment on a fresh local cluster and reports every fault.
+pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioReport> {
+    opts.validate()?;
+    let cluster = LocalCluster::start(LocalClusterOptions {
+        masters: opts.masters,
+        replicas_per_master: opts.replicas_per_master,
+        node_timeout_ms: opts.node_timeout_ms,
+        ..LocalClusterOptions::default()
+    })
+    .await?;
+    let load = {
+        let (ep, wl, live) = (
+            cluster.endpoint().clone(),
+            opts.workload.clone(),
+            live.clone(),
+        );
+        tokio::spawn(async move { workload::run(&ep, &wl, live).await })
+    };
+    let mut driver = Driver {
+        cluster: &cluster,
+        live: &live,
+        opts,
+        observer: Observer::new(&cluster),
+        events: Vec::new(),
+        steps: Vec::new(),
+    };
+    let ending = driver.drive(&load).await;
+    // End the load: drain what was produced when the cluster serves, stop at once when it is down.
+    match &ending {
+        Ok(Ending::Recovered) => live.drain.store(true, Relaxed),
+        _ => live.stop.store(true, Relaxed),
+    }
+    let run = finish_load(load, &opts.workload, &live).await;
+    let Driver {
+        mut observer,
+        mut events,
+        mut steps,
+        ..
+    } = driver;
+    let ending = ending?;
+    let run = run?;
+    let final_state = observer.final_state().await;
+    let key_slots = observer.key_slots(&run.shard_keys).await;
+    fill_windows(&mut steps, &live.outages.spans(), &key_slots, &run);
+    let verdict = match &ending {
+        Ending::Recovered => run.verdict.clone(),
+        Ending::Down(why) => format!(
+            "cluster down: final_cluster_state {final_state} ({why}); the load was stopped; checker: {}",
+            run.verdict
+        ),
+        Ending::Stuck(why) => format!("not recovered: {why}; checker: {}", run.verdict),
+    };
+    let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
+    let mut report = ScenarioReport::from_run("failover", config, &run)
+        .detail("kills", &steps)
+        .detail("final_cluster_state", &final_state)
+        .detail("node_timeout_ms", opts.node_timeout_ms)
+        .detail("ended_by", &run.ended_by)
+        .detail("disagreements", &run.disagreements);
+    report.verdict = verdict;
+    for f in findings(&steps, &run, opts.node_timeout_ms) {
+        report = report.finding(f);
+    }
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    report.events = events;
+    Ok(report)
+}
+
+/// Waits for the load to end by itself (it was told to drain or stop), within a bound; past it the
+/// load is stopped, then aborted.
+async fn finish_load(
+    mut load: tokio::task::JoinHandle<Result<RunResult>>,
+    wl: &Workload,
+    live: &Live,
+) -> Result<RunResult> {
+    let bound = Duration::from_millis(wl.quiet_ms + wl.block_ms + 60_000);
+    match tokio::time::timeout(bound, &mut load).await {
+        Ok(joined) => {
+            return joined.map_err(|e| Error::Config(format!("the load task failed: {e}")))?
+        }
+        Err(_) => live.stop.store(true, Relaxed),
+    }
+    match tokio::time::timeout(Duration::from_secs(30), &mut load).await {
+        Ok(joined) => joined.map_err(|e| Error::Config(format!("the load task failed: {e}")))?,
+        Err(_) => {
+            load.abort();
+            Err(Error::Timeout {
+                what: "the load to stop after the faults".into(),
+                secs: bound.as_secs_f64() + 30.0,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_specs_parse_and_print_back() {
+        for (spec, fault) in [
+            ("kill", Fault::Kill),
+            ("KILL", Fault::Kill),
+            ("pause:7000", Fault::Pause { ms: 7000 }),
+            ("pause(1500)", Fault::Pause { ms: 1500 }),
+            ("manual", Fault::ManualFailover),
+            ("failover", Fault::ManualFailover),
+        ] {
+            assert_eq!(spec.parse::<Fault>(), Ok(fault), "{spec}");
+            assert_eq!(fault.to_string().parse::<Fault>(), Ok(fault));
+        }
+        assert!("pause"
+            .parse::<Fault>()
+            .unwrap_err()
+            .contains("kill, pause:MS"));
+        assert!("pause:0".parse::<Fault>().unwrap_err().contains("above 0"));
+        assert!("pause:x".parse::<Fault>().is_err());
+        assert!("reboot".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn default_steps_follow_the_seed_until_the_cluster_is_down() {
+        let o = FailoverOptions::default();
+        assert_eq!(o.max_steps(), 6, "3+3 nodes: at most every node");
+        let manual = FailoverOptions {
+            fault: Fault::ManualFailover,
+            ..FailoverOptions::default()
+        };
+        assert_eq!(manual.max_steps(), 3);
+        let restart = FailoverOptions {
+            restart: true,
+            ..FailoverOptions::default()
+        };
+        assert_eq!(restart.max_steps(), 3);
+        assert!(FailoverOptions {
+            workload: Workload::default(),
+            ..FailoverOptions::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("--rate"));
+        assert!(o.validate().is_ok());
+    }
+}

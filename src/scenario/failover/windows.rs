@@ -1,0 +1,116 @@
+//! What the client saw per fault: the run's per-shard failure spans turned into each step's
+//! windows and errors, and the sentences a person reads first.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::KillRecord;
+use crate::metrics::{finite, OutageSpan};
+use crate::workload::RunResult;
+
+/// One sentence per fault and one for the checker's counts: what a person reads first.
+pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u64) -> Vec<String> {
+    let mut out: Vec<String> = steps
+        .iter()
+        .map(|k| {
+            let errors: Vec<String> = k
+                .errors
+                .iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            let errors = if errors.is_empty() {
+                "no errors".to_string()
+            } else {
+                errors.join(", ")
+            };
+            let fail = k
+                .marked_fail_after_s
+                .map(|s| format!("FAIL after {s:.1} s, "))
+                .unwrap_or_default();
+            let took = match (&k.promoted, k.promoted_after_s) {
+                (Some(p), Some(s)) => format!("{p} took over after {s:.1} s"),
+                _ => k.outcome.clone(),
+            };
+            format!(
+                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; {errors}",
+                k.fault, k.node, k.t, k.shard_window_s, k.other_shards_window_s
+            )
+        })
+        .collect();
+    let c = &run.counts;
+    out.push(format!(
+        "{} of {} acknowledged writes lost, {} duplicated; {} sends refused and {} indeterminate during the faults",
+        c.lost, c.produced, c.duplicated, c.produce_failed, c.produce_indeterminate
+    ));
+    out
+}
+
+/// Turns the run's per-shard failure spans into each step's windows and errors. A span belongs to
+/// the last step that began before it ended (an operation sent just before a kill that failed
+/// because of it counts for that kill); spans that ended before the first fault belong to none.
+pub(super) fn fill_windows(
+    steps: &mut [KillRecord],
+    spans: &BTreeMap<String, Vec<OutageSpan>>,
+    key_slots: &HashMap<String, u16>,
+    run: &RunResult,
+) {
+    let end = run
+        .series
+        .last()
+        .map_or(run.elapsed_seconds, |s| s.t.max(run.elapsed_seconds));
+    let starts: Vec<f64> = steps.iter().map(|s| s.t).collect();
+    let mut own: Vec<Vec<(f64, f64)>> = vec![Vec::new(); steps.len()];
+    let mut other: Vec<Vec<(f64, f64)>> = vec![Vec::new(); steps.len()];
+    for (key, list) in spans {
+        let slot = key_slots.get(key).copied();
+        for span in list {
+            let to = span.to.unwrap_or(end.max(span.from));
+            let Some(k) = starts.iter().rposition(|&t| t <= to) else {
+                continue;
+            };
+            let owned = slot.is_some_and(|s| steps[k].slots.iter().any(|&(a, b)| a <= s && s <= b));
+            if owned {
+                own[k].push((span.from, to));
+            } else {
+                other[k].push((span.from, to));
+            }
+            for (kind, n) in &span.errors {
+                *steps[k].errors.entry(kind.clone()).or_insert(0) += n;
+            }
+        }
+    }
+    for (k, step) in steps.iter_mut().enumerate() {
+        step.shard_window_s = finite(union_len(&mut own[k]));
+        step.other_shards_window_s = finite(union_len(&mut other[k]));
+    }
+}
+
+/// Total length covered by a set of intervals.
+fn union_len(intervals: &mut [(f64, f64)]) -> f64 {
+    intervals.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut current: Option<(f64, f64)> = None;
+    for &(a, b) in intervals.iter() {
+        current = match current {
+            Some((ca, cb)) if a <= cb => Some((ca, cb.max(b))),
+            Some((ca, cb)) => {
+                total += cb - ca;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    total + current.map_or(0.0, |(a, b)| b - a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn union_of_overlapping_spans_counts_each_second_once() {
+        assert_eq!(union_len(&mut []), 0.0);
+        let mut v = vec![(3.0, 4.0), (1.0, 2.0), (1.5, 2.5)];
+        assert!((union_len(&mut v) - 2.5).abs() < 1e-9);
+    }
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::{ClusterArgs, FsyncArg, OnOff, RunArgs};
-use crate::cluster::{Credentials, Endpoint};
+use crate::cluster::{Credentials, Endpoint, Tls};
 use crate::workload::{ClaimerOptions, Workload};
 use crate::{Aof, Error, Fsync, LocalClusterOptions, Result};
 
@@ -146,6 +146,8 @@ impl ClusterSource {
         match self {
             ClusterSource::Embedded(o) => serde_json::json!({
                 "mode": "embedded",
+                "tls": o.tls,
+                "username": o.username,
                 "masters": o.masters,
                 "replicas_per_master": o.replicas_per_master,
                 "aof": match o.aof { Aof::Off => "off".to_string(), Aof::On(_) => "on".to_string() },
@@ -159,6 +161,7 @@ impl ClusterSource {
                 "nodes": ep.nodes_display(),
                 "username": ep.credentials.username,
                 "password_set": ep.credentials.password.is_some(),
+                "tls": ep.tls.is_some(),
             }),
         }
     }
@@ -166,10 +169,26 @@ impl ClusterSource {
 
 /// Decides between an embedded and an external cluster.
 pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
+    let username = match &args.user {
+        Some(u) => Some(u.clone()),
+        None => env.get("REDIS_USERNAME").map(str::to_string),
+    };
+    if let Some(u) = &username {
+        if u.trim().is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::Config(format!(
+                "the user name '{u}' (--user / REDIS_USERNAME) is empty or has spaces"
+            )));
+        }
+    }
     let credentials = Credentials {
-        username: env.get("REDIS_USERNAME").map(str::to_string),
+        username,
         password: env.get("REDIS_PASSWORD").map(str::to_string),
     };
+    let tls_ca = args
+        .tls_ca
+        .clone()
+        .or_else(|| env.get("REDIS_TLS_CA").map(PathBuf::from));
+    let ready_timeout = Duration::from_secs_f64(args.ready_timeout);
     let nodes = match &args.nodes {
         Some(text) => Some(parse_nodes(text).map_err(|m| Error::Config(format!("--nodes: {m}")))?),
         None => match env.get("REDIS_CLUSTER_NODES") {
@@ -180,7 +199,20 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         },
     };
     if let Some(nodes) = nodes {
-        return Ok(ClusterSource::External(Endpoint::new(nodes, credentials)));
+        let tls = match &tls_ca {
+            Some(path) => Some(Tls::with_ca_file(path)?),
+            None if args.tls => Some(Tls::default()),
+            None => None,
+        };
+        let mut endpoint = Endpoint::new(nodes, credentials).with_tls(tls);
+        endpoint.ready_timeout = ready_timeout;
+        return Ok(ClusterSource::External(endpoint));
+    }
+    if let Some(path) = &tls_ca {
+        return Err(Error::Config(format!(
+            "--tls-ca {} is for --nodes clusters; an embedded --tls cluster makes its own CA",
+            path.display()
+        )));
     }
     let aof = match args.aof {
         OnOff::Off => Aof::Off,
@@ -193,7 +225,10 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
     if let Some(m) = &args.maxmemory {
         validate_memory(m)?;
     }
-    Ok(ClusterSource::Embedded(LocalClusterOptions {
+    // `..Default::default()` stays although every field is set today: options added later take
+    // their defaults here instead of breaking the build.
+    #[allow(clippy::needless_update)]
+    let options = LocalClusterOptions {
         masters: args.masters as usize,
         replicas_per_master: args.replicas as usize,
         aof,
@@ -203,9 +238,13 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         // An embedded cluster uses REDIS_PASSWORD if set (so the same .env serves `run --nodes`),
         // otherwise a random one.
         password: credentials.password,
+        username: credentials.username,
+        tls: args.tls,
         keep_dir: args.keep_dir,
+        start_timeout: ready_timeout,
         ..Default::default()
-    }))
+    };
+    Ok(ClusterSource::Embedded(options))
 }
 
 /// `3mb`, `100000`, `1gb`: what redis.conf accepts for maxmemory.
@@ -297,8 +336,9 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
     })
 }
 
-/// How long a run may wait for an external cluster that is still forming.
-pub const READY_WAIT: Duration = Duration::from_secs(30);
+/// How long a run may wait for an external cluster that is still forming, unless
+/// `--ready-timeout` says otherwise (then [`Endpoint::ready_timeout`] holds it).
+pub const READY_WAIT: Duration = crate::cluster::DEFAULT_READY_TIMEOUT;
 
 #[cfg(test)]
 mod tests {
@@ -416,5 +456,42 @@ mod tests {
         assert_eq!(s.workload.messages, 2000);
         assert!(resolve_run(&run_args(&["--maxmemory", "lots"]), &Env::default()).is_err());
         assert!(resolve_run(&run_args(&["--maxmemory", "3mb"]), &Env::default()).is_ok());
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// `--nodes` / REDIS_CLUSTER_NODES: no input panics; what parses is usable.
+            #[test]
+            fn parse_nodes_never_panics(text in "\\PC*|[0-9a-z.:,\\[\\] -]{0,40}") {
+                if let Ok(nodes) = parse_nodes(&text) {
+                    prop_assert!(!nodes.is_empty());
+                    for (host, port) in nodes {
+                        prop_assert!(!host.is_empty() && port >= 1);
+                    }
+                }
+            }
+
+            /// Lists that are well formed come back as written.
+            #[test]
+            fn parse_nodes_round_trips(items in prop::collection::vec(("[a-z][a-z0-9.-]{0,20}", 1u16..), 1..6)) {
+                let text = items.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(",");
+                let parsed = parse_nodes(&text).unwrap();
+                prop_assert_eq!(parsed, items);
+            }
+
+            /// A `.env` file with any content is read or refused, never a panic.
+            #[test]
+            fn dot_env_never_panics(content in "\\PC*|[A-Z_=\"'#\\\\ \n$]{0,60}") {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join(".env");
+                std::fs::write(&path, &content).unwrap();
+                if let Ok(env) = Env::from_file(&path) {
+                    let _ = resolve_cluster(&crate::cli::ClusterArgs::default(), &env);
+                }
+            }
+        }
     }
 }

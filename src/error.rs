@@ -33,9 +33,8 @@ pub enum Error {
     ClusterUnavailable(String),
 
     /// The server refused our credentials.
-    #[error(
-        "authentication failed at {node}: {detail}; check REDIS_PASSWORD (and REDIS_USERNAME)"
-    )]
+    /// `detail` says what to change.
+    #[error("authentication failed at {node}: {detail}")]
     Auth { node: String, detail: String },
 
     /// A wait that ran out of time; says what it waited for.

@@ -7,6 +7,7 @@ use redis_cluster_stress::commands::execute;
 fn main() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -51,12 +52,32 @@ fn main() {
             std::process::exit(7);
         }
     };
-    let code = match runtime.block_on(execute(opts)) {
-        Ok(outcome) => outcome.exit_code(),
-        Err(e) => {
+    // A panic is a bug: one line on stderr (no backtrace), then the unwinding drops every guard
+    // (nodes killed, temp dir removed) before we exit with 101.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let msg: String = msg.lines().next().unwrap_or("").chars().take(300).collect();
+        eprintln!("Error: internal error (a bug in rcstress): {msg}{at}; please report it");
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(execute(opts))
+    }));
+    let code = match result {
+        Ok(Ok(outcome)) => outcome.exit_code(),
+        Ok(Err(e)) => {
             eprintln!("Error: {e}");
             e.exit_code()
         }
+        Err(_) => 101,
     };
     // Dropping the runtime here (not in exit) lets every guard run first.
     drop(runtime);

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::process::{OwnedChild, Spawner};
+use super::tls::{generate_node_tls, NodeTlsFiles, Tls};
 use super::topology::{parse_cluster_nodes, parse_info_fields, ClusterInfo};
 use super::{short, Credentials, Endpoint};
 use crate::{Error, Result};
@@ -84,6 +85,12 @@ pub struct LocalClusterOptions {
     pub keep_dir: bool,
     /// Bound on the whole start-up: spawn, form, healthy.
     pub start_timeout: Duration,
+    /// Serve TLS only (client port, cluster bus, replication) with a throwaway CA made in the
+    /// temp dir; the plaintext port is off.
+    pub tls: bool,
+    /// An ACL user (all keys, channels and commands) with the cluster's password, for clients.
+    /// The default user keeps the password too: replicas and our admin connections use it.
+    pub username: Option<String>,
 }
 
 impl Default for LocalClusterOptions {
@@ -98,6 +105,8 @@ impl Default for LocalClusterOptions {
             password: None,
             keep_dir: false,
             start_timeout: Duration::from_secs(30),
+            tls: false,
+            username: None,
         }
     }
 }
@@ -112,6 +121,8 @@ impl fmt::Debug for LocalClusterOptions {
             .field("maxmemory_policy", &self.maxmemory_policy)
             .field("node_timeout_ms", &self.node_timeout_ms)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .field("username", &self.username)
             .finish()
     }
 }
@@ -151,6 +162,7 @@ pub struct LocalCluster {
     server: PathBuf,
     root: Option<tempfile::TempDir>,
     root_path: PathBuf,
+    tls_files: Option<NodeTlsFiles>,
     // Declared last: dropped after the nodes are killed.
     spawner: Spawner,
 }
@@ -238,8 +250,25 @@ fn random_password() -> String {
         .collect()
 }
 
+/// True while process `pid` exists and is not a zombie. A SIGKILLed run whose parent has not
+/// reaped it yet is a zombie: dead, and its dir is stale.
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may contain spaces.
+        Ok(stat) => !matches!(
+            stat.rsplit(')')
+                .next()
+                .map(str::trim_start)
+                .and_then(|r| r.chars().next()),
+            Some('Z') | Some('X')
+        ),
+        Err(_) => false,
+    }
+}
+
 /// Removes temp dirs of earlier runs whose process no longer exists (a run that was SIGKILLed
-/// cannot clean up after itself; its nodes died with it).
+/// cannot clean up after itself; its nodes died with it). A limit we accept: if the dead run's
+/// pid was reused by a live process, its dir stays until that process is gone too.
 fn remove_stale_dirs() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
@@ -252,7 +281,7 @@ fn remove_stale_dirs() {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        if pid as u32 != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if pid as u32 != std::process::id() && !process_alive(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -278,16 +307,40 @@ impl LocalCluster {
             .prefix(&format!("rcstress-{}-", std::process::id()))
             .tempdir()
             .map_err(|e| {
+                // tempfile's error repeats the path; the kind is what a person needs.
                 Error::io(
                     format!(
-                        "cannot create a temp dir in {}; set TMPDIR to a writable dir",
+                        "cannot create a temp dir in {} (set TMPDIR to a writable dir)",
                         std::env::temp_dir().display()
                     ),
-                    e,
+                    std::io::Error::new(
+                        e.kind(),
+                        e.to_string()
+                            .split(" at path ")
+                            .next()
+                            .unwrap_or("")
+                            .to_string(),
+                    ),
                 )
             })?;
         let root_path = root.path().to_path_buf();
         let password = options.password.clone().unwrap_or_else(random_password);
+        if let Some(user) = &options.username {
+            if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(Error::Config(format!(
+                    "the ACL user name '{user}' is empty or has spaces or control characters"
+                )));
+            }
+        }
+        let tls_files = if options.tls {
+            Some(generate_node_tls(&root_path.join("tls"))?)
+        } else {
+            None
+        };
+        let tls = match &tls_files {
+            Some(files) => Some(Tls::with_ca_file(&files.ca_cert)?),
+            None => None,
+        };
         let spawner =
             Spawner::new().map_err(|e| Error::io("cannot start the spawner thread", e))?;
 
@@ -308,16 +361,17 @@ impl LocalCluster {
             });
         }
         let credentials = Credentials {
-            username: None,
+            username: options.username.clone(),
             password: Some(password.clone()),
         };
         let mut cluster = LocalCluster {
             nodes: Mutex::new(nodes),
-            endpoint: Endpoint::new(Vec::new(), credentials),
+            endpoint: Endpoint::new(Vec::new(), credentials).with_tls(tls),
             options: options.clone(),
             server,
             root: Some(root),
             root_path,
+            tls_files,
             spawner,
         };
         let deadline = Instant::now() + options.start_timeout;
@@ -338,16 +392,34 @@ impl LocalCluster {
     fn write_config(&self, port: u16, dir: &Path, password: &str) -> Result<()> {
         let o = &self.options;
         // repl-diskless-sync-delay 0: the default 5 s wait for more replicas would triple start-up.
+        // Every value a user or the file system chooses is quoted: a space or newline in a
+        // password or TMPDIR must neither break the file nor add directives to it.
+        let listen = match &self.tls_files {
+            None => format!("port {port}\n"),
+            Some(t) => format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\n\
+                 tls-auth-clients no\ntls-cluster yes\ntls-replication yes\n",
+                conf_quote(&t.cert.display().to_string()),
+                conf_quote(&t.key.display().to_string()),
+                conf_quote(&t.ca_cert.display().to_string()),
+            ),
+        };
         let mut conf = format!(
-            "port {port}\nbind 127.0.0.1\nprotected-mode yes\ndaemonize no\ndir {dir}\nlogfile {log}\n\
+            "{listen}bind 127.0.0.1\nprotected-mode yes\ndaemonize no\ndir {dir}\nlogfile {log}\n\
              cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout {timeout}\n\
              save \"\"\nrepl-diskless-sync-delay 0\nrequirepass {pw}\nmasterauth {pw}\n",
-            port = port,
-            dir = dir.display(),
-            log = dir.join("redis.log").display(),
+            dir = conf_quote(&dir.display().to_string()),
+            log = conf_quote(&dir.join("redis.log").display().to_string()),
             timeout = o.node_timeout_ms,
-            pw = password,
+            pw = conf_quote(password),
         );
+        if let Some(user) = &o.username {
+            conf.push_str(&format!(
+                "user {} on {} ~* &* +@all\n",
+                conf_quote(user),
+                conf_quote(&format!(">{password}"))
+            ));
+        }
         match o.aof {
             Aof::Off => conf.push_str("appendonly no\n"),
             Aof::On(fsync) => conf.push_str(&format!("appendonly yes\nappendfsync {fsync}\n")),
@@ -376,6 +448,10 @@ impl LocalCluster {
         let mut cmd = Command::new(&self.server);
         // Only the config path is on the command line: `ps` never shows the password.
         cmd.arg(dir.join("redis.conf")).current_dir(&dir);
+        // Nor does `ps e`: the node needs none of our secrets in its environment.
+        for key in ["REDIS_PASSWORD", "REDIS_USERNAME"] {
+            cmd.env_remove(key);
+        }
         let child = self.spawner.spawn(cmd).map_err(|e| {
             Error::RedisServerMissing(format!("cannot run {}: {e}", self.server.display()))
         })?;
@@ -405,7 +481,9 @@ impl LocalCluster {
                 match self.wait_ping(i, deadline).await {
                     Ok(()) => break,
                     Err(e) if attempt < 3 && log_tail(&log).contains("Address already in use") => {
-                        tracing::warn!("port {port} taken before the node bound it; retrying: {e}");
+                        tracing::debug!(
+                            "port {port} taken before the node bound it; retrying: {e}"
+                        );
                         if let Some(mut p) = self.lock()[i].process.take() {
                             p.kill();
                         }
@@ -434,10 +512,10 @@ impl LocalCluster {
 
     async fn wait_ping(&self, index: usize, deadline: Instant) -> Result<()> {
         let port = self.lock()[index].port;
-        let ep = Endpoint::new(
-            vec![("127.0.0.1".into(), port)],
-            self.endpoint.credentials.clone(),
-        );
+        let ep = Endpoint {
+            nodes: vec![("127.0.0.1".into(), port)],
+            ..self.endpoint.clone()
+        };
         loop {
             let running = self.lock()[index]
                 .process
@@ -562,7 +640,12 @@ impl LocalCluster {
                     }
                     _ => true,
                 };
-                ci.is_healthy() && entries.len() == expected && replica_ok
+                // A replica that a peer still sees as a master without slots is not attached yet
+                // in that peer's view (gossip lags REPLICATE); failed nodes are left out.
+                let roles_settled = entries
+                    .iter()
+                    .all(|e| !e.is_master() || e.is_failing() || !e.slots.is_empty());
+                ci.is_healthy() && entries.len() == expected && replica_ok && roles_settled
             },
         )
         .await
@@ -649,6 +732,11 @@ impl LocalCluster {
         &self.root_path
     }
 
+    /// The PEM file of the throwaway CA the nodes' certificate is signed by (`--tls` only).
+    pub fn tls_ca_file(&self) -> Option<&Path> {
+        self.tls_files.as_ref().map(|t| t.ca_cert.as_path())
+    }
+
     /// Client ports, in node order (masters first as formed).
     pub fn ports(&self) -> Vec<u16> {
         self.lock().iter().map(|n| n.port).collect()
@@ -730,6 +818,21 @@ impl Drop for LocalCluster {
     }
 }
 
+/// A redis.conf argument in double quotes, escaped as redis.conf reads it (`\\`, `\"`, `\xHH`).
+fn conf_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The inclusive slot range of master `i` of `n`, spread as redis-cli does.
 pub(crate) fn slot_range(i: usize, n: usize) -> (u16, u16) {
     let lo = (i * 16384 / n) as u16;
@@ -762,6 +865,14 @@ mod tests {
                 assert_eq!(w[0].1 + 1, w[1].0);
             }
         }
+    }
+
+    #[test]
+    fn config_values_are_quoted_so_they_cannot_add_directives() {
+        assert_eq!(conf_quote("plain"), "\"plain\"");
+        assert_eq!(conf_quote("a b"), "\"a b\"");
+        assert_eq!(conf_quote("x\nport 1"), "\"x\\x0aport 1\"");
+        assert_eq!(conf_quote("q\"\\"), "\"q\\\"\\\\\"");
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! - [`Endpoint`]: any cluster, local, compose or external: seed nodes plus credentials, and the
 //!   connections the workload uses.
 //! - [`topology`]: parsers for `CLUSTER INFO` / `CLUSTER NODES`.
+//! - [`tls`]: TLS settings of a client and the throwaway CA of an embedded TLS cluster.
 
 mod local;
 mod process;
+pub mod tls;
 pub mod topology;
 
 use std::fmt;
@@ -17,6 +19,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
 pub use local::{Aof, Fsync, LocalCluster, LocalClusterOptions, NodeRole};
+pub use tls::Tls;
 pub use topology::{parse_cluster_nodes, ClusterInfo, NodeEntry};
 
 use crate::{Error, Result};
@@ -37,19 +40,37 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// A cluster to talk to: seed nodes (`host:port`) and credentials.
+/// A cluster to talk to: seed nodes (`host:port`), credentials, and TLS if the nodes speak it.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub nodes: Vec<(String, u16)>,
     pub credentials: Credentials,
+    /// `Some`: connect with TLS (every node, including those discovered from the seeds).
+    pub tls: Option<Tls>,
+    /// How long [`Endpoint::wait_ready`] callers wait for a cluster that is still forming.
+    pub ready_timeout: Duration,
 }
+
+/// How long to wait for an external cluster to say `cluster_state:ok` unless told otherwise.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting may take before we call a node unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Endpoint {
     pub fn new(nodes: Vec<(String, u16)>, credentials: Credentials) -> Self {
-        Endpoint { nodes, credentials }
+        Endpoint {
+            nodes,
+            credentials,
+            tls: None,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+        }
+    }
+
+    /// The same cluster over TLS.
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// `host:port,host:port` for messages and reports.
@@ -69,7 +90,16 @@ impl Endpoint {
         if let Some(pw) = &self.credentials.password {
             redis = redis.set_password(pw);
         }
-        let info = ConnectionAddr::Tcp(host.to_string(), port)
+        let addr = match &self.tls {
+            None => ConnectionAddr::Tcp(host.to_string(), port),
+            Some(_) => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port,
+                insecure: false,
+                tls_params: None,
+            },
+        };
+        let info = addr
             .into_connection_info()
             .map_err(|e| Error::redis("connection settings", e))?;
         Ok(info.set_redis_settings(redis))
@@ -86,7 +116,11 @@ impl Endpoint {
             .iter()
             .map(|(h, p)| self.connection_info(h, *p))
             .collect::<Result<Vec<_>>>()?;
-        let client = redis::cluster::ClusterClientBuilder::new(infos)
+        let mut builder = redis::cluster::ClusterClientBuilder::new(infos);
+        if let Some(tls) = &self.tls {
+            builder = builder.certs(tls.certificates());
+        }
+        let client = builder
             .connection_timeout(CONNECT_TIMEOUT)
             .response_timeout(response_timeout)
             .retries(6)
@@ -97,7 +131,13 @@ impl Endpoint {
         let fut = client.get_async_connection();
         match tokio::time::timeout(CONNECT_TIMEOUT * 3, fut).await {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(self.classify_connect_error(e)),
+            Ok(Err(e)) => {
+                let err = self.classify_connect_error(e);
+                match self.nodes.first() {
+                    Some((h, p)) => Err(self.explain_auth_failure(err, h, *p).await),
+                    None => Err(err),
+                }
+            }
             Err(_) => Err(Error::ClusterUnavailable(format!(
                 "no cluster node answered within {} s at {}; check --nodes / REDIS_CLUSTER_NODES and that the cluster is up",
                 (CONNECT_TIMEOUT * 3).as_secs(),
@@ -106,18 +146,37 @@ impl Endpoint {
         }
     }
 
-    /// A plain (non-cluster) connection to one node, for admin commands (INFO, CLUSTER ...).
-    pub async fn node_connection(&self, host: &str, port: u16) -> Result<MultiplexedConnection> {
-        let client = redis::Client::open(self.connection_info(host, port)?)
-            .map_err(|e| Error::redis("client settings", e))?;
+    /// Connects to one node: the redis-rs error as is, or `None` when it did not answer in time.
+    async fn connect_node(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> std::result::Result<MultiplexedConnection, Option<redis::RedisError>> {
+        let info = self.connection_info(host, port).map_err(|_| None)?;
+        let client = match &self.tls {
+            None => redis::Client::open(info),
+            Some(tls) => redis::Client::build_with_tls(info, tls.certificates()),
+        }
+        .map_err(Some)?;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(Duration::from_secs(5)));
         let fut = client.get_multiplexed_async_connection_with_config(&cfg);
         match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), fut).await {
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(self.classify_connect_error_at(e, &format!("{host}:{port}"))),
-            Err(_) => Err(Error::ClusterUnavailable(format!(
+            Ok(r) => r.map_err(Some),
+            Err(_) => Err(None),
+        }
+    }
+
+    /// A plain (non-cluster) connection to one node, for admin commands (INFO, CLUSTER ...).
+    pub async fn node_connection(&self, host: &str, port: u16) -> Result<MultiplexedConnection> {
+        match self.connect_node(host, port).await {
+            Ok(c) => Ok(c),
+            Err(Some(e)) => {
+                let err = self.classify_connect_error_at(e, &format!("{host}:{port}"));
+                Err(self.explain_auth_failure(err, host, port).await)
+            }
+            Err(None) => Err(Error::ClusterUnavailable(format!(
                 "node {host}:{port} did not answer within {} s; check the address and that it is up",
                 CONNECT_TIMEOUT.as_secs()
             ))),
@@ -128,7 +187,15 @@ impl Endpoint {
         self.classify_connect_error_at(e, &self.nodes_display())
     }
 
+    /// Turns a failure to connect to (or to query) `at` into the error a user can act on.
     fn classify_connect_error_at(&self, e: redis::RedisError, at: &str) -> Error {
+        self.classify(&e, at).0
+    }
+
+    /// The error a user can act on, and whether waiting could change it (`false`: a wrong
+    /// password, a node that is not in cluster mode, a certificate we do not trust, a port that
+    /// does not speak Redis).
+    fn classify(&self, e: &redis::RedisError, at: &str) -> (Error, bool) {
         let text = e.to_string();
         if e.kind() == redis::ErrorKind::AuthenticationFailed
             || matches!(e.code(), Some("WRONGPASS") | Some("NOAUTH"))
@@ -137,31 +204,96 @@ impl Endpoint {
             || text.contains("without any password configured")
         {
             let detail = if text.contains("without any password configured") {
-                "a password was given but the server has none".to_string()
+                "a password was given but the server has none; unset REDIS_PASSWORD".to_string()
             } else if text.contains("NOAUTH") {
-                "the server needs a password and none was given".to_string()
+                "the server needs a password and none was given; set REDIS_PASSWORD".to_string()
             } else {
-                "wrong username or password".to_string()
+                "wrong username or password; check REDIS_PASSWORD (and --user / REDIS_USERNAME)"
+                    .to_string()
             };
-            return Error::Auth {
+            let err = Error::Auth {
                 node: at.to_string(),
                 detail,
             };
+            return (err, false);
         }
-        if e.is_connection_refusal() || e.is_io_error() || e.is_timeout() {
-            return Error::ClusterUnavailable(format!(
+        if text.contains("cluster support disabled") {
+            let err = Error::ClusterUnavailable(format!(
+                "{at} is not in cluster mode (cluster-enabled no); point --nodes at a Redis Cluster"
+            ));
+            return (err, false);
+        }
+        if self.tls.is_some() && text.contains("certificate") {
+            let err = Error::ClusterUnavailable(format!(
+                "TLS to {at} failed: {}; give the CA that signed the nodes' certificates with --tls-ca",
+                short(&text)
+            ));
+            return (err, false);
+        }
+        if e.is_connection_refusal() {
+            let err = Error::ClusterUnavailable(format!(
                 "cannot reach {at}: {}; check the address and that the node is up",
                 short(&text)
             ));
+            return (err, true);
         }
-        if text.contains("cluster support disabled")
-            || text.contains("This instance has cluster support disabled")
-        {
-            return Error::ClusterUnavailable(format!(
-                "{at} is not in cluster mode (cluster-enabled no); point --nodes at a Redis Cluster"
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            let hint = if self.tls.is_some() {
+                "; check that the nodes speak TLS on this port"
+            } else {
+                "; if the nodes speak TLS, add --tls"
+            };
+            let err = Error::ClusterUnavailable(format!(
+                "cannot talk to {at}: {}; check the address and that the node is up{hint}",
+                short(&text)
             ));
+            return (err, true);
         }
-        Error::ClusterUnavailable(format!("cannot use the cluster at {at}: {}", short(&text)))
+        if e.kind() == redis::ErrorKind::Parse {
+            let err = Error::ClusterUnavailable(format!(
+                "{at} does not answer in the Redis protocol ({}); is it a Redis port{}?",
+                short(&text),
+                if self.tls.is_some() {
+                    ""
+                } else {
+                    ", or does it want --tls"
+                }
+            ));
+            return (err, false);
+        }
+        let err =
+            Error::ClusterUnavailable(format!("cannot use the cluster at {at}: {}", short(&text)));
+        (err, true)
+    }
+
+    /// redis-rs reports every refused AUTH alike. When no username was given, one PING without
+    /// credentials tells "the server has no password at all" from "wrong password".
+    async fn explain_auth_failure(&self, err: Error, host: &str, port: u16) -> Error {
+        let Error::Auth { node, detail } = &err else {
+            return err;
+        };
+        if self.credentials.username.is_some()
+            || self.credentials.password.is_none()
+            || !detail.starts_with("wrong username or password")
+        {
+            return err;
+        }
+        let bare = Endpoint::new(vec![(host.to_string(), port)], Credentials::default())
+            .with_tls(self.tls.clone());
+        let probe = async {
+            let mut conn = bare.connect_node(host, port).await.ok()?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .ok()
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT * 2, probe).await {
+            Ok(Some(_)) => Error::Auth {
+                node: node.clone(),
+                detail: "a password was given but the server has none; unset REDIS_PASSWORD".into(),
+            },
+            _ => err,
+        }
     }
 
     /// Checks every reachable seed node: it is in cluster mode and says `cluster_state:ok` with all
@@ -173,9 +305,10 @@ impl Endpoint {
             .first()
             .cloned()
             .ok_or_else(|| Error::Config("no cluster nodes given".into()))?;
+        let at = format!("{host}:{port}");
         loop {
-            let last;
-            match self.node_connection(&host, port).await {
+            // What the node said last, and whether it was a cluster state (reachable, not ok).
+            let (last, state) = match self.connect_node(&host, port).await {
                 Ok(mut conn) => {
                     let reply: redis::RedisResult<String> = redis::cmd("CLUSTER")
                         .arg("INFO")
@@ -187,26 +320,39 @@ impl Endpoint {
                             if info.is_healthy() {
                                 return Ok(info);
                             }
-                            last = format!(
+                            let state = format!(
                                 "cluster_state:{} with {} of 16384 slots ok",
                                 info.state, info.slots_ok
                             );
+                            (state, true)
                         }
-                        Err(e) if e.to_string().contains("cluster support disabled") => {
-                            return Err(Error::ClusterUnavailable(format!(
-                                "{host}:{port} is not in cluster mode (cluster-enabled no); point --nodes at a Redis Cluster"
-                            )))
-                        }
-                        Err(e) => last = short(&e.to_string()),
+                        Err(e) => match self.classify(&e, &at) {
+                            (e, false) => return Err(e),
+                            (e, true) => (e.to_string(), false),
+                        },
                     }
                 }
-                Err(e @ Error::Auth { .. }) => return Err(e),
-                Err(e) => last = e.to_string(),
-            }
+                Err(Some(e)) => match self.classify(&e, &at) {
+                    (e, false) => return Err(self.explain_auth_failure(e, &host, port).await),
+                    (e, true) => (e.to_string(), false),
+                },
+                Err(None) => (
+                    format!(
+                        "{at} did not answer within {} s; check the address and that it is up",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                    false,
+                ),
+            };
             if Instant::now() >= deadline {
+                let hint = if state {
+                    "; wait for it to recover or raise --ready-timeout"
+                } else {
+                    ""
+                };
                 return Err(Error::ClusterUnavailable(format!(
-                    "cluster not ready at {host}:{port} after {:.0} s: {last}",
-                    wait.as_secs_f64()
+                    "cluster not ready at {at} after {} s: {last}{hint}",
+                    fmt_secs(wait)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -231,6 +377,16 @@ impl Endpoint {
             }
         }
         Err(last.unwrap_or_else(|| Error::Config("no cluster nodes given".into())))
+    }
+}
+
+/// `30`, `1.5`: seconds as a person writes them.
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
     }
 }
 

@@ -182,4 +182,65 @@ d4103efba01a43ff73a0dde1a00962d9c49015cb 26.9.179.171:7003@17003 slave 52b55e410
         assert!(!down.is_healthy());
         assert_eq!(ClusterInfo::parse("nonsense\n::\n").state, "");
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Tokens that CLUSTER NODES lines are made of, mixed with junk.
+        fn token() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[0-9a-f]{40}",
+                "[0-9.]{1,15}:[0-9]{0,6}(@[0-9]{0,6})?(,[a-z.]{0,10})?",
+                "(master|slave|myself|fail\\?|fail|handshake|noaddr|nofailover)(,(master|slave|myself|fail))*",
+                "-",
+                "[0-9]{1,20}",
+                "[0-9]{1,6}-[0-9]{1,6}",
+                "\\[[0-9]{1,5}-[<>]-[0-9a-f]{0,40}\\]",
+                "connected|disconnected",
+                "\\PC{0,12}",
+            ]
+        }
+
+        fn line() -> impl Strategy<Value = String> {
+            prop::collection::vec(token(), 0..14).prop_map(|t| t.join(" "))
+        }
+
+        proptest! {
+            /// No input makes the CLUSTER NODES parser panic, and what it returns is sane.
+            #[test]
+            fn cluster_nodes_never_panics(lines in prop::collection::vec(line(), 0..8), junk in "\\PC*") {
+                let text = format!("{}\n{junk}", lines.join("\n"));
+                let nodes = parse_cluster_nodes(&text);
+                prop_assert!(nodes.len() <= text.lines().count());
+                for n in &nodes {
+                    for &(a, b) in &n.slots {
+                        prop_assert!(a <= b && b < 16384);
+                    }
+                    prop_assert!(n.slot_count() <= 16384 * n.slots.len() as u32);
+                    let _ = (n.port(), n.is_failing(), n.serves_slot(0));
+                }
+            }
+
+            /// Any bytes at all, as text.
+            #[test]
+            fn any_text_is_safe(text in "\\PC*|[\\x00-\\x7f]*") {
+                let _ = parse_cluster_nodes(&text);
+                let info = ClusterInfo::parse(&text);
+                let _ = info.is_healthy();
+                let _ = parse_info_fields(&text);
+            }
+
+            /// CLUSTER INFO fields come back as written, junk lines or not.
+            #[test]
+            fn cluster_info_reads_its_fields(state in "ok|fail", ok in 0u32..=16384, known in 0u32..1000, junk in "[^:\r\n]{0,20}") {
+                let text = format!("# Cluster\r\ncluster_state:{state}\r\n{junk}\r\ncluster_slots_ok:{ok}\r\ncluster_known_nodes:{known}\r\n");
+                let info = ClusterInfo::parse(&text);
+                prop_assert_eq!(&info.state, &state);
+                prop_assert_eq!(info.slots_ok, ok);
+                prop_assert_eq!(info.known_nodes, known);
+                prop_assert_eq!(info.is_healthy(), state == "ok" && ok == 16384);
+            }
+        }
+    }
 }

@@ -24,6 +24,40 @@ pub enum Command {
     /// Manage an embedded cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Run one of the seed's experiments and report (memory-pressure, failover, consumer-crash,
+    /// aof-compare).
+    Scenario(ScenarioArgs),
+    /// Compare the cycle (seed-style and batched) with the server's XADD-only ceiling measured
+    /// by redis-benchmark on the same cluster.
+    Ceiling(CeilingArgs),
+}
+
+/// `rcstress ceiling`.
+#[derive(Debug, Args, Clone)]
+pub struct CeilingArgs {
+    /// Messages for the batched cycle.
+    #[arg(long, default_value_t = 200_000, value_parser = parse_count)]
+    pub messages: u64,
+    /// Messages for the seed-style cycle (one command per message; slow).
+    #[arg(long, default_value_t = 20_000, value_parser = parse_count)]
+    pub seed_messages: u64,
+    /// XADDs redis-benchmark sends.
+    #[arg(long, default_value_t = 1_000_000, value_parser = parse_count)]
+    pub requests: u64,
+    /// redis-benchmark pipeline depth (-P).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub pipeline: u32,
+    /// redis-benchmark connections (-c).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub clients: u32,
+    /// Batch size of the batched cycle.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// Write the comparison as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +96,21 @@ pub struct ClusterArgs {
     /// Keep the embedded cluster's temp dir (configs, logs, data) after it stops.
     #[arg(long)]
     pub keep_dir: bool,
+    /// ACL user to AUTH as, with REDIS_PASSWORD (also REDIS_USERNAME). Embedded cluster: the
+    /// user is created on every node.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Talk TLS to the cluster. Embedded cluster: the nodes serve TLS only (client port, bus,
+    /// replication), with a throwaway CA made in the temp dir.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust this CA (PEM) for --tls instead of the system's roots (also REDIS_TLS_CA); implies --tls.
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+    /// Seconds to wait for the cluster: an external one to say cluster_state:ok, an embedded one
+    /// to start and form.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_secs, value_name = "SECS")]
+    pub ready_timeout: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -83,7 +132,7 @@ pub enum FsyncArg {
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Messages to send in all.
-    #[arg(long, default_value_t = 10_000, value_parser = parse_count)]
+    #[arg(long, default_value_t = 10_000, value_parser = parse_count, allow_negative_numbers = true)]
     pub messages: u64,
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub producers: u16,
@@ -130,6 +179,101 @@ pub struct RunArgs {
     pub cluster: ClusterArgs,
 }
 
+/// The experiments `rcstress scenario` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScenarioName {
+    /// Producer and claimer, no consumer, tiny maxmemory: when do OOM and NOGROUP start, what is evicted.
+    MemoryPressure,
+    /// Kill (or pause, or fail over) masters under load: windows, promotions, what was lost.
+    Failover,
+    /// Consumers die between read and XACK: does XAUTOCLAIM recover their entries.
+    ConsumerCrash,
+    /// The same cycle with AOF off / everysec / always / no, repeated: overhead of each.
+    AofCompare,
+}
+
+/// `rcstress scenario NAME`. Flags a scenario does not use are ignored; unset ones take the
+/// scenario's defaults (see README).
+#[derive(Debug, Args, Clone)]
+pub struct ScenarioArgs {
+    #[arg(value_enum)]
+    pub name: ScenarioName,
+    /// Write the report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML page with charts here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Messages to send (memory-pressure: the bound on sends attempted).
+    #[arg(long, value_parser = parse_count)]
+    pub messages: Option<u64>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub producers: Option<u16>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub consumers: Option<u16>,
+    /// XADDs per pipeline and XREADGROUP COUNT (1: the seed's one command per message).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: Option<u32>,
+    /// Give up on a run after this many seconds.
+    #[arg(long, value_parser = parse_secs)]
+    pub timeout: Option<f64>,
+    /// Exit 1 when the verdict is not "ok".
+    #[arg(long)]
+    pub strict: bool,
+    /// memory-pressure: stop once this many sends were refused.
+    #[arg(long, default_value_t = 2_000, value_parser = parse_count)]
+    pub max_failed: u64,
+    /// memory-pressure: stream keys (1: the seed's single stream).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub shards: u16,
+    /// consumer-crash: chance that a consumer dies after reading a batch, before XACK.
+    #[arg(long, default_value_t = 0.05, value_parser = parse_probability)]
+    pub crash_probability: f64,
+    /// consumer-crash: reclaim what crashed consumers left with XAUTOCLAIM.
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    pub autoclaim: OnOff,
+    /// consumer-crash, memory-pressure: XAUTOCLAIM min idle time in ms (the seed's was 300000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub autoclaim_idle: u64,
+    /// aof-compare: the modes to compare (off, everysec, always, no).
+    #[arg(long, value_delimiter = ',', default_value = "off,everysec,always,no", value_parser = parse_aof_mode)]
+    pub modes: Vec<crate::scenario::aof::Mode>,
+    /// aof-compare: runs per mode, each on a fresh cluster.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// failover: how many faults (default: until the cluster cannot recover).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub kills: Option<u32>,
+    /// failover: restart each killed node once a replica took over.
+    #[arg(long)]
+    pub restart: bool,
+    /// failover: pause (SIGSTOP) masters for this many ms instead of killing them.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000), conflicts_with = "manual_failover")]
+    pub pause_ms: Option<u64>,
+    /// failover: CLUSTER FAILOVER on a replica instead of killing the master.
+    #[arg(long)]
+    pub manual_failover: bool,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// A probability in [0, 1].
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a probability; write e.g. 0.05"))?;
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not between 0 and 1"))
+    }
+}
+
+fn parse_aof_mode(s: &str) -> Result<crate::scenario::aof::Mode, String> {
+    s.parse()
+}
+
 /// A count ≥ 1 and ≤ 10^9 (`10000`, `10_000`, `10k`, `1m`).
 pub fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "").to_ascii_lowercase();
@@ -140,9 +284,17 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
             None => (t.clone(), 1),
         },
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a whole number of messages"))?;
+    let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+    if num.strip_prefix('-').is_some_and(digits) {
+        return Err(format!("{s} is negative; must be at least 1"));
+    }
+    let n: u64 = num.parse().map_err(|_| {
+        if digits(&num) {
+            format!("'{s}' is too large: at most 1,000,000,000")
+        } else {
+            format!("'{s}' is not a whole number of messages")
+        }
+    })?;
     let n = n
         .checked_mul(mult)
         .ok_or_else(|| format!("'{s}' is too large"))?;
@@ -192,13 +344,13 @@ mod tests {
         assert_eq!(parse_count("10k"), Ok(10_000));
         assert_eq!(parse_count("2M"), Ok(2_000_000));
         assert!(parse_count("0").unwrap_err().contains("at least 1"));
-        assert!(parse_count("-5")
-            .unwrap_err()
-            .contains("not a whole number"));
+        assert!(parse_count("-5").unwrap_err().contains("negative"));
         assert!(parse_count("ten")
             .unwrap_err()
             .contains("not a whole number"));
-        assert!(parse_count("99999999999999999999").is_err());
+        assert!(parse_count("99999999999999999999")
+            .unwrap_err()
+            .contains("too large"));
         assert!(parse_count("5000m").unwrap_err().contains("more than"));
     }
 
@@ -235,6 +387,71 @@ mod tests {
     }
 
     #[test]
+    fn scenario_parses_names_shared_and_own_flags() {
+        let o = Opts::try_parse_from([
+            "rcstress",
+            "scenario",
+            "aof-compare",
+            "--repeat",
+            "2",
+            "--modes",
+            "off,always",
+            "--messages",
+            "5k",
+            "--json",
+            "a.json",
+            "--html",
+            "a.html",
+            "--replicas",
+            "0",
+        ])
+        .unwrap();
+        let Command::Scenario(s) = o.command else {
+            panic!("not scenario")
+        };
+        assert_eq!(s.name, ScenarioName::AofCompare);
+        assert_eq!(
+            (s.repeat, s.messages, s.cluster.replicas),
+            (2, Some(5_000), 0)
+        );
+        assert_eq!(s.modes.len(), 2);
+        assert_eq!(s.html, Some(PathBuf::from("a.html")));
+        for name in ["memory-pressure", "failover", "consumer-crash"] {
+            assert!(
+                Opts::try_parse_from(["rcstress", "scenario", name]).is_ok(),
+                "{name}"
+            );
+        }
+        for bad in [
+            vec!["rcstress", "scenario", "meltdown"],
+            vec![
+                "rcstress",
+                "scenario",
+                "consumer-crash",
+                "--crash-probability",
+                "1.5",
+            ],
+            vec![
+                "rcstress",
+                "scenario",
+                "aof-compare",
+                "--modes",
+                "off,sometimes",
+            ],
+            vec![
+                "rcstress",
+                "scenario",
+                "failover",
+                "--pause-ms",
+                "100",
+                "--manual-failover",
+            ],
+        ] {
+            assert!(Opts::try_parse_from(&bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
     fn bad_flags_are_rejected() {
         for args in [
             vec!["rcstress", "run", "--messages", "0"],
@@ -249,6 +466,23 @@ mod tests {
                 Opts::try_parse_from(&args).is_err(),
                 "{args:?} was accepted"
             );
+        }
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// `--messages`: no input panics; what parses is within 1..=10^9.
+            #[test]
+            fn parse_count_never_panics(s in "\\PC*|-?[0-9_]{0,25}[kKmM]?") {
+                if let Ok(n) = parse_count(&s) {
+                    prop_assert!((1..=1_000_000_000).contains(&n));
+                }
+                let _ = parse_secs(&s);
+                let _ = parse_rate(&s);
+            }
         }
     }
 }

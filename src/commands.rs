@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{ClusterArgs, ClusterCommand, Command, Opts, RunArgs};
-use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env, READY_WAIT};
-use crate::report::{summary, JsonSink, RunReport};
+use crate::cli::{
+    ClusterArgs, ClusterCommand, Command, OnOff, Opts, RunArgs, ScenarioArgs, ScenarioName,
+};
+use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env};
+use crate::report::{scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
+use crate::scenario::{aof, crash, failover, memory, ScenarioReport};
 use crate::{run, Endpoint, Error, Live, LocalCluster, Result};
 
 /// How a command ended, when it did not fail.
@@ -32,28 +35,85 @@ impl Outcome {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives; returns the signal number.
+/// SIGINT, SIGTERM and SIGHUP received and not yet taken by a [`shutdown_signal`], per signal.
+static PENDING_SIGNALS: [(i32, std::sync::atomic::AtomicU32); 3] = [
+    (2, std::sync::atomic::AtomicU32::new(0)),
+    (15, std::sync::atomic::AtomicU32::new(0)),
+    (1, std::sync::atomic::AtomicU32::new(0)),
+];
+
+/// Installs, once per process, handlers that count SIGINT, SIGTERM and SIGHUP. From then on these
+/// signals never kill us outright: each is kept until a [`shutdown_signal`] takes it, so one
+/// that arrives between two waits (say, after the cluster started and before the run began) still
+/// stops the command, and every guard gets to clean up.
+pub fn install_signal_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (sig, count) in &PENDING_SIGNALS {
+            // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+            let r = unsafe {
+                signal_hook_registry::register(*sig, move || {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            };
+            if let Err(e) = r {
+                tracing::warn!("cannot handle signal {sig}: {e}");
+            }
+        }
+    });
+}
+
+fn take_pending_signal() -> Option<i32> {
+    use std::sync::atomic::Ordering::SeqCst;
+    PENDING_SIGNALS.iter().find_map(|(sig, count)| {
+        count
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| *sig)
+    })
+}
+
+/// Resolves when SIGINT, SIGTERM or SIGHUP arrives (or one arrived earlier that nobody took);
+/// returns the signal number.
 pub async fn shutdown_signal() -> i32 {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    install_signal_handlers();
+    // Streams first, then the check: a signal after the check wakes a stream.
+    let streams = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers we cannot be interrupted cleanly; never resolve.
-        return std::future::pending().await;
+        signal(SignalKind::hangup()),
+    );
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = streams else {
+        // No tokio signal driver: poll the counters.
+        loop {
+            if let Some(sig) = take_pending_signal() {
+                return sig;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     };
-    tokio::select! {
-        _ = int.recv() => 2,
-        _ = term.recv() => 15,
+    loop {
+        if let Some(sig) = take_pending_signal() {
+            return sig;
+        }
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
     }
 }
 
 /// Runs a parsed command line.
 pub async fn execute(opts: Opts) -> Result<Outcome> {
+    install_signal_handlers();
     let env = Env::load(opts.env_file.as_deref())?;
     match opts.command {
         Command::Run(args) => run_command(&args, &env).await,
         Command::Cluster(ClusterCommand::Up(args)) => cluster_up(&args, &env).await,
+        Command::Scenario(args) => scenario_command(&args, &env).await,
+        Command::Ceiling(args) => ceiling_command(&args, &env).await,
     }
 }
 
@@ -79,7 +139,7 @@ pub async fn ready_cluster(
                 })
             }
             ClusterSource::External(ep) => {
-                ep.wait_ready(READY_WAIT).await?;
+                ep.wait_ready(ep.ready_timeout).await?;
                 Ok(ReadyCluster {
                     local: None,
                     endpoint: ep.clone(),
@@ -186,6 +246,191 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
     })
 }
 
+/// The embedded cluster's options, or an error saying why this scenario cannot use `--nodes`.
+fn embedded_only(
+    source: &ClusterSource,
+    name: &str,
+    why: &str,
+) -> Result<crate::LocalClusterOptions> {
+    match source {
+        ClusterSource::Embedded(o) => Ok(o.clone()),
+        ClusterSource::External(_) => Err(Error::Config(format!(
+            "{name} starts its own clusters ({why}); drop --nodes / REDIS_CLUSTER_NODES"
+        ))),
+    }
+}
+
+/// `rcstress scenario NAME`: runs the experiment, prints its findings, writes JSON and HTML.
+async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
+    let source = resolve_cluster(&args.cluster, env)?;
+    let json = args.json.as_deref().map(JsonSink::prepare).transpose()?;
+    let html = args.html.as_deref().map(HtmlSink::prepare).transpose()?;
+    let deadline_ms = args.timeout.map(|t| (t * 1000.0) as u64);
+    let live = Arc::new(Live::default());
+    // External clusters serve only consumer-crash; it needs the cluster before the load.
+    let mut external = None;
+    if args.name == ScenarioName::ConsumerCrash {
+        match ready_cluster(&source).await? {
+            Ok(c) => external = Some(c),
+            Err(sig) => return Ok(Outcome::Interrupted(sig)),
+        }
+    }
+    let work = async {
+        match args.name {
+            ScenarioName::MemoryPressure => {
+                let d = memory::MemoryOptions::default();
+                let opts = memory::MemoryOptions {
+                    cluster: embedded_only(&source, "memory-pressure", "it sets maxmemory")?,
+                    messages: args.messages.unwrap_or(d.messages),
+                    max_failed: args.max_failed,
+                    producers: args.producers.map_or(d.producers, usize::from),
+                    batch: args.batch.map_or(d.batch, |b| b as usize),
+                    shards: args.shards as usize,
+                    autoclaim_idle_ms: args.autoclaim_idle,
+                    deadline_ms: deadline_ms.unwrap_or(d.deadline_ms),
+                    ..d
+                };
+                memory::run(&opts, live.clone()).await
+            }
+            ScenarioName::ConsumerCrash => {
+                let d = crash::CrashOptions::default();
+                let opts = crash::CrashOptions {
+                    messages: args.messages.unwrap_or(d.messages),
+                    producers: args.producers.map_or(d.producers, usize::from),
+                    consumers: args.consumers.map_or(d.consumers, usize::from),
+                    batch: args.batch.map_or(d.batch, |b| b as usize),
+                    crash_probability: args.crash_probability,
+                    autoclaim: args.autoclaim == OnOff::On,
+                    autoclaim_idle_ms: args.autoclaim_idle,
+                    deadline_ms: deadline_ms.unwrap_or(d.deadline_ms),
+                };
+                let endpoint = &external.as_ref().expect("cluster ready").endpoint;
+                crash::run(endpoint, &opts, live.clone()).await
+            }
+            ScenarioName::AofCompare => {
+                let d = aof::AofOptions::default();
+                let mut workload = d.workload.clone();
+                workload.messages = args.messages.unwrap_or(workload.messages);
+                if let Some(p) = args.producers {
+                    workload.producers = p as usize;
+                }
+                if let Some(c) = args.consumers {
+                    workload.consumers = c as usize;
+                }
+                if let Some(b) = args.batch {
+                    workload.batch = b as usize;
+                }
+                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
+                let opts = aof::AofOptions {
+                    cluster: embedded_only(&source, "aof-compare", "one per mode and run")?,
+                    modes: args.modes.clone(),
+                    repeat: args.repeat as usize,
+                    workload,
+                };
+                aof::run(&opts, live.clone()).await
+            }
+            ScenarioName::Failover => {
+                let cluster = embedded_only(&source, "failover", "it kills its nodes")?;
+                let d = failover::FailoverOptions::default();
+                let mut workload = d.workload.clone();
+                if let Some(p) = args.producers {
+                    workload.producers = p as usize;
+                }
+                if let Some(c) = args.consumers {
+                    workload.consumers = c as usize;
+                }
+                if let Some(b) = args.batch {
+                    workload.batch = b as usize;
+                }
+                if let Some(m) = args.messages {
+                    workload.messages = m;
+                }
+                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
+                let fault = match (args.pause_ms, args.manual_failover) {
+                    (Some(ms), _) => failover::Fault::Pause { ms },
+                    (None, true) => failover::Fault::ManualFailover,
+                    (None, false) => failover::Fault::Kill,
+                };
+                let opts = failover::FailoverOptions {
+                    masters: cluster.masters,
+                    replicas_per_master: cluster.replicas_per_master,
+                    node_timeout_ms: cluster.node_timeout_ms,
+                    kills: args.kills.map(|k| k as usize),
+                    fault,
+                    restart: args.restart,
+                    workload,
+                    ..d
+                };
+                failover::run(&opts, live.clone()).await
+            }
+        }
+    };
+    let spinner = scenario_spinner(&live);
+    let mut interrupted = None;
+    let result: Result<ScenarioReport> = {
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            sig = shutdown_signal() => {
+                // Stop the load and let the scenario report what it has; a second signal cuts it short.
+                interrupted = Some(sig);
+                live.stop.store(true, Relaxed);
+                tokio::select! {
+                    r = &mut work => r,
+                    _ = shutdown_signal() => return Ok(Outcome::Interrupted(sig)),
+                }
+            }
+        }
+    };
+    spinner.abort();
+    let report = result?;
+    print!("{}", scenario_summary(&report));
+    let document = ScenarioDocument::new(&report);
+    if let Some(sink) = json {
+        sink.commit(&document)?;
+    }
+    if let Some(sink) = html {
+        sink.commit(&document)?;
+    }
+    drop(external);
+    Ok(match interrupted {
+        Some(sig) => Outcome::Interrupted(sig),
+        None if args.strict && report.verdict != "ok" => Outcome::VerdictFailed,
+        None => Outcome::Done,
+    })
+}
+
+/// A one-line progress display on stderr (only drawn on a terminal) from the live counters.
+fn scenario_spinner(live: &Arc<Live>) -> tokio::task::JoinHandle<()> {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let live = live.clone();
+    tokio::spawn(async move {
+        // Ends when aborted by the caller; clears its line when it does.
+        struct Clear(ProgressBar);
+        impl Drop for Clear {
+            fn drop(&mut self) {
+                self.0.finish_and_clear();
+            }
+        }
+        let bar = Clear(bar);
+        loop {
+            bar.0.set_message(format!(
+                "sent {}  acked {}  errors {}  crashes {}",
+                live.attempted.load(Relaxed),
+                live.acked.load(Relaxed),
+                live.errors.load(Relaxed),
+                live.crashes.load(Relaxed)
+            ));
+            bar.0.tick();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
 async fn cluster_up(args: &ClusterArgs, env: &Env) -> Result<Outcome> {
     let source = resolve_cluster(args, env)?;
     let ClusterSource::Embedded(_) = &source else {
@@ -208,11 +453,23 @@ async fn cluster_up(args: &ClusterArgs, env: &Env) -> Result<Outcome> {
     );
     println!("nodes: {nodes}");
     println!("password: in {} (mode 0600)", password_file.display());
+    let mut extra = String::new();
+    if let Some(user) = &local.options().username {
+        extra.push_str(&format!(" --user {user}"));
+    }
+    if let Some(ca) = local.tls_ca_file() {
+        println!("tls: only; CA in {}", ca.display());
+        extra.push_str(&format!(" --tls-ca {}", ca.display()));
+    }
     println!(
-        "use it: REDIS_PASSWORD=$(cat {}) rcstress run --nodes {nodes}",
+        "use it: REDIS_PASSWORD=$(cat {}) rcstress run --nodes {nodes}{extra}",
         password_file.display()
     );
     println!("press Ctrl-C to stop and remove it");
+    // A hook for the cleanup tests: a panic after start-up must still stop every node.
+    if std::env::var_os("RCSTRESS_TEST_PANIC").is_some() {
+        panic!("RCSTRESS_TEST_PANIC is set");
+    }
     let sig = shutdown_signal().await;
     drop(cluster);
     println!("cluster stopped");
@@ -231,4 +488,41 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
     f.write_all(text.as_bytes())
         .map_err(|e| Error::io(format!("write {}", path.display()), e))
+}
+
+async fn ceiling_command(args: &crate::cli::CeilingArgs, env: &Env) -> Result<Outcome> {
+    let source = resolve_cluster(&args.cluster, env)?;
+    let sink = args.json.as_deref().map(JsonSink::prepare).transpose()?;
+    let cluster = match ready_cluster(&source).await? {
+        Ok(c) => c,
+        Err(sig) => return Ok(Outcome::Interrupted(sig)),
+    };
+    let plan = crate::ceiling::ComparisonPlan {
+        messages: args.messages,
+        seed_messages: args.seed_messages,
+        batch: args.batch as usize,
+        ceiling: crate::ceiling::CeilingOptions {
+            requests: args.requests,
+            pipeline: args.pipeline,
+            clients: args.clients,
+            ..Default::default()
+        },
+    };
+    let work = crate::ceiling::compare(&cluster.endpoint, &plan);
+    let cmp = tokio::select! {
+        r = work => r?,
+        sig = shutdown_signal() => return Ok(Outcome::Interrupted(sig)),
+    };
+    print!("{}", cmp.table());
+    if let Some(sink) = sink {
+        let report = serde_json::json!({
+            "tool": "rcstress",
+            "version": env!("CARGO_PKG_VERSION"),
+            "command": "ceiling",
+            "config": { "cluster": source.describe(), "plan": plan },
+            "comparison": cmp,
+        });
+        sink.commit(&report)?;
+    }
+    Ok(Outcome::Done)
 }

@@ -11,9 +11,10 @@
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
-//! - [`report`]: JSON and human summaries.
+//! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
 //! - [`error`]: the one [`Error`] type.
 
+pub mod ceiling;
 pub mod check;
 pub mod cli;
 pub mod cluster;

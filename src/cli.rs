@@ -143,7 +143,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub shards: u16,
     /// XADDs per pipeline and XREADGROUP COUNT (1: the seed's one command per message).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
     /// Pipelines in flight per producer.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -205,7 +205,7 @@ pub struct ScenarioArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// Messages to send (memory-pressure: the bound on sends attempted).
-    #[arg(long, value_parser = parse_count)]
+    #[arg(long, value_parser = parse_count, allow_negative_numbers = true)]
     pub messages: Option<u64>,
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub producers: Option<u16>,

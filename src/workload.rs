@@ -30,7 +30,7 @@ pub struct ClaimerOptions {
 }
 
 /// What a run does. Defaults: 3 producers and 3 consumers over one shard per master, batches of
-/// 100, a 64-byte payload.
+/// 1000 (XADDs per pipeline, XREADGROUP COUNT), a 64-byte payload.
 #[derive(Clone, Debug, Serialize)]
 pub struct Workload {
     pub messages: u64,
@@ -68,7 +68,7 @@ impl Default for Workload {
             producers: 3,
             consumers: 3,
             shards: 0,
-            batch: 100,
+            batch: 1000,
             inflight: 2,
             payload_bytes: 64,
             stream: "rcstress".into(),
@@ -171,6 +171,8 @@ pub struct RunResult {
     /// Disagreements between the ledger and Redis, each a sentence.
     pub disagreements: Vec<String>,
     pub ledger_bytes: usize,
+    /// Peak resident memory of this process so far (VmHWM), bytes; 0 where /proc is missing.
+    pub client_peak_rss_bytes: u64,
 }
 
 /// Shared state of one run.
@@ -829,5 +831,18 @@ async fn finish(
         redis_xlen: xlen,
         disagreements,
         ledger_bytes: sh.ledger.heap_bytes(),
+        client_peak_rss_bytes: peak_rss_bytes(),
     })
+}
+
+/// This process's peak resident set size (`VmHWM` in /proc/self/status), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0)
 }

@@ -31,6 +31,10 @@ fn bad_flags_and_values_exit_2_with_one_line() {
         (&["scenario", "meltdown"], &["rcstress --help"]),
         (&["run", "--messages", "0"], &["at least 1"]),
         (&["run", "--messages", "-5"], &["negative"]),
+        (
+            &["scenario", "consumer-crash", "--messages", "-5"],
+            &["negative"],
+        ),
         (&["run", "--messages", "ten"], &["not a whole number"]),
         (
             &["run", "--messages", "99999999999999999999999"],

@@ -46,13 +46,20 @@ impl OutputFile {
                 path.display()
             )));
         }
+        remove_stale_temp_files(&dir, ext);
+        // The pid in the name lets a later run remove the file if this one is SIGKILLed.
         let tmp = tempfile::Builder::new()
-            .prefix(".rcstress-")
+            .prefix(&format!(".rcstress-{}-", std::process::id()))
             .suffix(&format!(".{ext}.tmp"))
             .tempfile_in(&dir)
             .map_err(|e| {
+                // tempfile's own text names its random temp path; the OS reason is what helps.
+                let reason = e
+                    .raw_os_error()
+                    .map(|code| std::io::Error::from_raw_os_error(code).to_string())
+                    .unwrap_or_else(|| e.kind().to_string());
                 Error::Config(format!(
-                    "cannot write {flag} {}: {e}; choose a writable path",
+                    "cannot write {flag} {}: {reason}; choose a writable path",
                     path.display()
                 ))
             })?;
@@ -239,6 +246,11 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         human_us(l.p999),
         human_us(l.max),
     );
+    s.push_str(&format!(
+        "  memory      ledger {:.1} MB  client peak RSS {:.1} MB\n",
+        r.ledger_bytes as f64 / 1e6,
+        r.client_peak_rss_bytes as f64 / 1e6
+    ));
     for d in &r.disagreements {
         s.push_str(&format!("  note        {d}\n"));
     }
@@ -246,9 +258,48 @@ pub fn summary(title: &str, r: &RunResult) -> String {
     s
 }
 
+/// Removes `.rcstress-<pid>-*.<ext>.tmp` files in `dir` whose run no longer exists (a run that
+/// was SIGKILLed between preparing and committing its report).
+fn remove_stale_temp_files(dir: &Path, ext: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let suffix = format!(".{ext}.tmp");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".rcstress-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if rest.ends_with(&suffix)
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A temp file left by a SIGKILLed run (its pid is gone) is removed by the next prepare; a
+    /// live run's file and other files are not.
+    #[test]
+    fn stale_temp_files_of_dead_runs_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".rcstress-4999999-abc.json.tmp");
+        let live = dir.path().join(format!(".rcstress-{}-abc.json.tmp", std::process::id()));
+        let other = dir.path().join("notes.json.tmp");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, "{").unwrap();
+        }
+        let _sink = JsonSink::prepare(&dir.path().join("r.json")).unwrap();
+        assert!(!dead.exists() && live.exists() && other.exists());
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -214,8 +214,8 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
     let w = &settings.workload;
     let where_ = match &settings.cluster {
         ClusterSource::Embedded(o) => format!(
-            "embedded {}+{}x{} AOF {}",
-            o.masters, o.masters, o.replicas_per_master, o.aof
+            "embedded cluster ({} masters, {} replica(s) each, AOF {})",
+            o.masters, o.replicas_per_master, o.aof
         ),
         ClusterSource::External(ep) => format!("cluster at {}", ep.nodes_display()),
     };

@@ -292,7 +292,9 @@ mod tests {
     fn stale_temp_files_of_dead_runs_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let dead = dir.path().join(".rcstress-4999999-abc.json.tmp");
-        let live = dir.path().join(format!(".rcstress-{}-abc.json.tmp", std::process::id()));
+        let live = dir
+            .path()
+            .join(format!(".rcstress-{}-abc.json.tmp", std::process::id()));
         let other = dir.path().join("notes.json.tmp");
         for f in [&dead, &live, &other] {
             std::fs::write(f, "{").unwrap();

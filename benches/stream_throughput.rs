@@ -131,14 +131,7 @@ fn stream_throughput(c: &mut Criterion) {
         &modes,
     );
     // The seed's client: one producer, one consumer, one stream key, one command per message.
-    let seed = Workload {
-        producers: 1,
-        consumers: 1,
-        shards: 1,
-        batch: 1,
-        inflight: 1,
-        ..Workload::default()
-    };
+    let seed = Workload::seed_style();
     bench_group(
         c,
         &rt,

@@ -78,11 +78,7 @@ async fn on_every_node(endpoint: &Endpoint, cmd: &redis::Cmd) -> Result<()> {
         .iter()
         .filter(|n| !n.is_failing())
     {
-        let Some((host, port)) = node
-            .addr
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        else {
+        let Some((host, port)) = node.host_port() else {
             continue;
         };
         let mut conn = endpoint.node_connection(&host, port).await?;
@@ -104,11 +100,7 @@ async fn delete_keys(endpoint: &Endpoint, prefix: &str) -> Result<()> {
         .iter()
         .filter(|n| n.is_master() && !n.is_failing())
     {
-        let Some((host, port)) = node
-            .addr
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        else {
+        let Some((host, port)) = node.host_port() else {
             continue;
         };
         let mut conn = endpoint.node_connection(&host, port).await?;
@@ -330,12 +322,7 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
     use std::sync::Arc;
     let seed = Workload {
         messages: plan.seed_messages,
-        producers: 1,
-        consumers: 1,
-        shards: 1,
-        batch: 1,
-        inflight: 1,
-        ..Workload::default()
+        ..Workload::seed_style()
     };
     let batched = Workload {
         messages: plan.messages,

@@ -191,22 +191,14 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
             }
         })
     };
-    let mut interrupted = None;
-    let result = {
-        let fut = run(&cluster.endpoint, &settings.workload, live.clone());
-        tokio::pin!(fut);
-        tokio::select! {
-            r = &mut fut => r,
-            sig = shutdown_signal() => {
-                // Stop the run and let it report what it has; a second signal cuts it short.
-                interrupted = Some(sig);
-                live.stop.store(true, Relaxed);
-                tokio::select! {
-                    r = &mut fut => r,
-                    _ = shutdown_signal() => return Ok(Outcome::Interrupted(sig)),
-                }
-            }
-        }
+    let (result, interrupted) = match graceful(
+        run(&cluster.endpoint, &settings.workload, live.clone()),
+        &live,
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(sig) => return Ok(Outcome::Interrupted(sig)),
     };
     ticker.abort();
     bar.finish_and_clear();
@@ -366,21 +358,9 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
         }
     };
     let spinner = scenario_spinner(&live);
-    let mut interrupted = None;
-    let result: Result<ScenarioReport> = {
-        tokio::pin!(work);
-        tokio::select! {
-            r = &mut work => r,
-            sig = shutdown_signal() => {
-                // Stop the load and let the scenario report what it has; a second signal cuts it short.
-                interrupted = Some(sig);
-                live.stop.store(true, Relaxed);
-                tokio::select! {
-                    r = &mut work => r,
-                    _ = shutdown_signal() => return Ok(Outcome::Interrupted(sig)),
-                }
-            }
-        }
+    let (result, interrupted): (Result<ScenarioReport>, _) = match graceful(work, &live).await {
+        Ok(done) => done,
+        Err(sig) => return Ok(Outcome::Interrupted(sig)),
     };
     spinner.abort();
     let report = result?;
@@ -525,4 +505,24 @@ async fn ceiling_command(args: &crate::cli::CeilingArgs, env: &Env) -> Result<Ou
         sink.commit(&report)?;
     }
     Ok(Outcome::Done)
+}
+
+/// Runs `work` to its end. The first SIGINT/SIGTERM sets `live.stop`, so the work ends early and
+/// still reports what it has (the signal comes back with the result); a second one cuts it
+/// short (`Err(signal)`).
+async fn graceful<T>(
+    work: impl std::future::Future<Output = Result<T>>,
+    live: &Live,
+) -> std::result::Result<(Result<T>, Option<i32>), i32> {
+    tokio::pin!(work);
+    tokio::select! {
+        r = &mut work => Ok((r, None)),
+        sig = shutdown_signal() => {
+            live.stop.store(true, Relaxed);
+            tokio::select! {
+                r = &mut work => Ok((r, Some(sig))),
+                _ = shutdown_signal() => Err(sig),
+            }
+        }
+    }
 }

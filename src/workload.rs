@@ -85,6 +85,18 @@ impl Default for Workload {
 }
 
 impl Workload {
+    /// The seed's client: one producer, one consumer, one stream key, one command per message.
+    pub fn seed_style() -> Workload {
+        Workload {
+            producers: 1,
+            consumers: 1,
+            shards: 1,
+            batch: 1,
+            inflight: 1,
+            ..Workload::default()
+        }
+    }
+
     /// Messages producer `p` sends: an even split, the remainder to the first ones.
     pub fn per_producer(&self) -> Vec<u64> {
         let p = self.producers.max(1) as u64;

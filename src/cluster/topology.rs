@@ -76,6 +76,11 @@ impl NodeEntry {
     pub fn is_myself(&self) -> bool {
         self.has_flag("myself")
     }
+    /// Host and client port, if the address has both.
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let (host, port) = self.addr.rsplit_once(':')?;
+        Some((host.to_string(), port.parse().ok()?))
+    }
     /// The client port, if the address has one.
     pub fn port(&self) -> Option<u16> {
         self.addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok())

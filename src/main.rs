@@ -5,11 +5,15 @@ use redis_cluster_stress::cli::Opts;
 use redis_cluster_stress::commands::execute;
 
 fn main() {
+    // redis-rs logs every reconnect attempt at WARN: during a failover that is hundreds of lines.
+    // Those failures are counted by kind in the report, so by default only its errors show;
+    // RUST_LOG overrides (e.g. RUST_LOG=redis=warn).
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,redis=error".into()),
         )
         .try_init();
     let opts = match Opts::try_parse() {

@@ -303,8 +303,13 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
         let next_seq = Arc::new(AtomicU64::new(0));
-        let lanes_left = Arc::new(AtomicU64::new(workload.inflight as u64));
-        for _ in 0..workload.inflight {
+        // Each lane is bound to one shard (`inflight` lanes per shard), so a shard whose master
+        // is down holds back only its own lanes: the other shards keep taking the producer's
+        // messages, as an application with a pipeline per node would.
+        let lanes = workload.inflight * shards.keys.len();
+        let lanes_left = Arc::new(AtomicU64::new(lanes as u64));
+        for lane in 0..lanes {
+            let shard = (p + lane) % shards.keys.len();
             let (sh, wl, conn, nb, ll) = (
                 shared.clone(),
                 workload.clone(),
@@ -313,7 +318,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
-                produce_lane(&sh, &wl, conn, p as u32, count, &nb).await;
+                produce_lane(&sh, &wl, conn, p as u32, shard, count, &nb).await;
                 if ll.fetch_sub(1, Relaxed) == 1 {
                     sh.producers_left.fetch_sub(1, Relaxed);
                 }
@@ -425,6 +430,7 @@ async fn produce_lane(
     wl: &Workload,
     mut conn: ClusterConnection,
     p: u32,
+    shard: usize,
     count: u64,
     next_seq: &AtomicU64,
 ) {
@@ -461,7 +467,7 @@ async fn produce_lane(
             continue; // another lane of this producer took them
         }
         let last = first + n;
-        let key = &keys[(p as usize + (first / batch) as usize) % keys.len()];
+        let key = &keys[shard];
         let sent_us = |seq: u64| match per_sec {
             Some(rate) => sh.start_us + (seq as f64 / rate * 1e6) as u64,
             None => now_us(),
@@ -819,7 +825,7 @@ async fn finish(
     let mut verdict = counts.verdict();
     if verdict == "ok" && wl.consumers > 0 && counts.acked < counts.produced {
         verdict = format!(
-            "ok, but {} produced messages were not acked (ended by {ended_by})",
+            "ok, but {} produced message(s) not acked (ended by {ended_by})",
             counts.produced - counts.acked
         );
     }

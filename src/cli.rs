@@ -145,7 +145,7 @@ pub struct RunArgs {
     /// XADDs per pipeline and XREADGROUP COUNT (1: the seed's one command per message).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
-    /// Pipelines in flight per producer.
+    /// Pipelines in flight per producer and shard (one lane each).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub inflight: u32,
     /// Payload bytes per message.

@@ -40,7 +40,7 @@ pub struct Workload {
     pub shards: usize,
     /// XADDs per pipeline and XREADGROUP COUNT; 1 = the seed's one command per message.
     pub batch: usize,
-    /// Pipelines in flight per producer.
+    /// Pipelines in flight per producer and shard (one lane each, bound to its shard).
     pub inflight: usize,
     pub payload_bytes: usize,
     pub stream: String,

@@ -160,20 +160,7 @@ impl LineChart {
         let sy = |y: f64| TOP + ph - y.clamp(0.0, y_top) / y_top * ph;
 
         let mut s = open_svg(&self.title);
-        // Grid and y ticks.
-        let mut v = 0.0;
-        while v <= y_top + y_step / 2.0 {
-            let y = sy(v);
-            let _ = write!(
-                s,
-                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e7eb"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-                W - RIGHT,
-                LEFT - 6.0,
-                y + 4.0,
-                esc(&(self.y_format)(v))
-            );
-            v += y_step;
-        }
+        y_grid(&mut s, y_top, y_step, &sy, self.y_format);
         let mut x = 0.0;
         while x <= x_right + x_step / 2.0 {
             let px = sx(x);
@@ -343,18 +330,14 @@ pub struct Bar {
     pub color: &'static str,
 }
 
-/// Vertical bars with error bars and dots, one per category.
-pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> String) -> String {
-    let max_y = bars
-        .iter()
-        .flat_map(|b| std::iter::once(b.value + b.err).chain(b.dots.iter().copied()))
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
-    let y_step = nice_step(max_y.max(1e-9) * 1.15, 5.0);
-    let y_top = (max_y * 1.15 / y_step).ceil().max(1.0) * y_step;
-    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
-    let sy = |y: f64| TOP + ph - y.clamp(0.0, y_top) / y_top * ph;
-    let mut s = open_svg(title);
+/// Horizontal grid lines with their y tick labels, every `y_step` from 0 to `y_top`.
+fn y_grid(
+    s: &mut String,
+    y_top: f64,
+    y_step: f64,
+    sy: &dyn Fn(f64) -> f64,
+    y_format: fn(f64) -> String,
+) {
     let mut v = 0.0;
     while v <= y_top + y_step / 2.0 {
         let y = sy(v);
@@ -368,6 +351,21 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
         );
         v += y_step;
     }
+}
+
+/// Vertical bars with error bars and dots, one per category.
+pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> String) -> String {
+    let max_y = bars
+        .iter()
+        .flat_map(|b| std::iter::once(b.value + b.err).chain(b.dots.iter().copied()))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let y_step = nice_step(max_y.max(1e-9) * 1.15, 5.0);
+    let y_top = (max_y * 1.15 / y_step).ceil().max(1.0) * y_step;
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let sy = |y: f64| TOP + ph - y.clamp(0.0, y_top) / y_top * ph;
+    let mut s = open_svg(title);
+    y_grid(&mut s, y_top, y_step, &sy, y_format);
     axes(&mut s, "", y_label);
     let slot = pw / bars.len().max(1) as f64;
     let bw = (slot * 0.5).min(120.0);

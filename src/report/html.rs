@@ -216,11 +216,10 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     if series.is_empty() {
         return;
     }
-    let tp = LineChart {
-        title: "Messages per second".into(),
-        x_label: "seconds since the load started".into(),
-        y_label: "messages / s".into(),
-        lines: vec![
+    let tp = over_time(
+        "Messages per second",
+        "messages / s",
+        vec![
             Line {
                 name: "sent".into(),
                 color: PALETTE[0],
@@ -234,11 +233,8 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
                 steps: true,
             },
         ],
-        markers: to_markers(m),
-        reference: None,
-        y_format: chart::compact,
-        y_unit: 1.0,
-    };
+        to_markers(m),
+    );
     section(
         b,
         "Throughput over time",
@@ -248,21 +244,17 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     if series.iter().all(|s| num(s.get("errors")) == 0.0) {
         b.push_str("<section><h2>Errors over time</h2><p class=\"note\">No client saw an error during the run.</p></section>");
     } else {
-        let errs = LineChart {
-            title: "Errors per second".into(),
-            x_label: "seconds since the load started".into(),
-            y_label: "errors / s".into(),
-            lines: vec![Line {
+        let errs = over_time(
+            "Errors per second",
+            "errors / s",
+            vec![Line {
                 name: "errors".into(),
                 color: PALETTE[2],
                 points: series_points(series, "errors"),
                 steps: true,
             }],
-            markers: to_markers(m),
-            reference: None,
-            y_format: chart::compact,
-            y_unit: 1.0,
-        };
+            to_markers(m),
+        );
         section(
             b,
             "Errors over time",
@@ -273,27 +265,26 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     let any_latency = series.iter().any(|s| num(s.get("p99_us")) > 0.0);
     if any_latency {
         let lat = LineChart {
-            title: "Send → ack latency per second".into(),
-            x_label: "seconds since the load started".into(),
-            y_label: "latency".into(),
-            lines: vec![
-                Line {
-                    name: "p50".into(),
-                    color: PALETTE[0],
-                    points: series_points(series, "p50_us"),
-                    steps: false,
-                },
-                Line {
-                    name: "p99".into(),
-                    color: PALETTE[3],
-                    points: series_points(series, "p99_us"),
-                    steps: false,
-                },
-            ],
-            markers: to_markers(m),
-            reference: None,
             y_format: chart::micros,
-            y_unit: 1.0,
+            ..over_time(
+                "Send → ack latency per second",
+                "latency",
+                vec![
+                    Line {
+                        name: "p50".into(),
+                        color: PALETTE[0],
+                        points: series_points(series, "p50_us"),
+                        steps: false,
+                    },
+                    Line {
+                        name: "p99".into(),
+                        color: PALETTE[3],
+                        points: series_points(series, "p99_us"),
+                        steps: false,
+                    },
+                ],
+                to_markers(m),
+            )
         };
         section(b, "Latency over time", "", &lat.svg());
     }
@@ -326,15 +317,11 @@ fn memory_chart(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
         .collect();
     let maxmemory = num(masters[0].get("maxmemory"));
     let chart = LineChart {
-        title: "used_memory per master".into(),
-        x_label: "seconds since the load started".into(),
-        y_label: "bytes".into(),
-        lines,
-        markers: to_markers(m),
         reference: (maxmemory > 0.0)
             .then(|| (maxmemory, format!("maxmemory {}", chart::bytes(maxmemory)))),
         y_format: chart::bytes,
         y_unit: 1_048_576.0,
+        ..over_time("used_memory per master", "bytes", lines, to_markers(m))
     };
     section(
         b,
@@ -351,21 +338,17 @@ fn crash_chart(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     if samples.is_empty() {
         return;
     }
-    let chart = LineChart {
-        title: "Consumer crashes so far".into(),
-        x_label: "seconds since the load started".into(),
-        y_label: "crashes".into(),
-        lines: vec![Line {
+    let chart = over_time(
+        "Consumer crashes so far",
+        "crashes",
+        vec![Line {
             name: "crashes".into(),
             color: PALETTE[4],
             points: series_points(samples, "crashes"),
             steps: false,
         }],
-        markers: to_markers(m),
-        reference: None,
-        y_format: chart::compact,
-        y_unit: 1.0,
-    };
+        to_markers(m),
+    );
     section(b, "Consumer crashes", "", &chart.svg());
 }
 
@@ -435,16 +418,12 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
         })
         .collect();
     if lines.iter().any(|l| !l.points.is_empty()) {
-        let chart = LineChart {
-            title: "Acked per second, first run of each mode".into(),
-            x_label: "seconds since the load started".into(),
-            y_label: "messages / s".into(),
+        let chart = over_time(
+            "Acked per second, first run of each mode",
+            "messages / s",
             lines,
-            markers: Vec::new(),
-            reference: None,
-            y_format: chart::compact,
-            y_unit: 1.0,
-        };
+            Vec::new(),
+        );
         section(b, "Throughput over time, per mode", "", &chart.svg());
     }
 }
@@ -630,6 +609,26 @@ fn utc_now() -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// A chart over the run's seconds, counts on the y axis: what most sections draw; sections set
+/// `reference`, `y_format` or `y_unit` on top where they differ.
+fn over_time(
+    title: &str,
+    y_label: &str,
+    lines: Vec<Line>,
+    markers: Vec<chart::Marker>,
+) -> LineChart {
+    LineChart {
+        title: title.into(),
+        x_label: "seconds since the load started".into(),
+        y_label: y_label.into(),
+        lines,
+        markers,
+        reference: None,
+        y_format: chart::compact,
+        y_unit: 1.0,
+    }
 }
 
 #[cfg(test)]

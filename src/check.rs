@@ -32,12 +32,6 @@ impl AtomicBits {
     fn get(&self, i: u64) -> bool {
         i < self.len && self.words[(i / 64) as usize].load(Relaxed) & (1u64 << (i % 64)) != 0
     }
-    fn count(&self) -> u64 {
-        self.words
-            .iter()
-            .map(|w| u64::from(w.load(Relaxed).count_ones()))
-            .sum()
-    }
 }
 
 /// One producer's messages: what happened to each sequence number.
@@ -227,11 +221,6 @@ impl Ledger {
             .iter()
             .map(|b| 6 * b.attempted.words.len() * 8)
             .sum()
-    }
-
-    /// Number of recovered messages (cheap, for progress).
-    pub fn recovered_count(&self) -> u64 {
-        self.books.iter().map(|b| b.recovered.count()).sum()
     }
 }
 

@@ -259,22 +259,6 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         shards.create_groups(&mut admin).await?;
     }
     let per_producer = workload.per_producer();
-    let shared = Arc::new(Shared {
-        ledger: Ledger::new(&per_producer),
-        live: live.clone(),
-        errors: ErrorLog::default(),
-        start: Instant::now(),
-        start_us: now_us(),
-        last_ack_ns: AtomicU64::new(0),
-        last_produce_ns: AtomicU64::new(0),
-        producers_left: AtomicU64::new(workload.producers as u64),
-        stop: AtomicBool::new(false),
-        hist: Mutex::new((new_histogram(), new_histogram())),
-        second: Mutex::new(new_histogram()),
-        shards: shards.clone(),
-        payload: vec![b'x'; workload.payload_bytes],
-    });
-
     // Connections first, so that connecting is not part of the measured time.
     let mut producer_conns = Vec::new();
     for _ in 0..workload.producers {
@@ -290,16 +274,24 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         None => None,
     };
 
+    // The clock starts here, after the connections: connecting is not part of the run.
+    let shared = Arc::new(Shared {
+        ledger: Ledger::new(&per_producer),
+        live: live.clone(),
+        errors: ErrorLog::default(),
+        start: Instant::now(),
+        start_us: now_us(),
+        last_ack_ns: AtomicU64::new(0),
+        last_produce_ns: AtomicU64::new(0),
+        producers_left: AtomicU64::new(workload.producers as u64),
+        stop: AtomicBool::new(false),
+        hist: Mutex::new((new_histogram(), new_histogram())),
+        second: Mutex::new(new_histogram()),
+        shards: shards.clone(),
+        payload: vec![b'x'; workload.payload_bytes],
+    });
+    let _ = live.started.set(shared.start);
     let mut tasks = tokio::task::JoinSet::new();
-    let start = Instant::now();
-    let _ = live.started.set(start);
-    // Re-anchor the clock at the real start (connections took time).
-    let shared = {
-        let mut s = Arc::into_inner(shared).expect("no other owner yet");
-        s.start = start;
-        s.start_us = now_us();
-        Arc::new(s)
-    };
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
         let next_seq = Arc::new(AtomicU64::new(0));

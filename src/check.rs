@@ -87,6 +87,7 @@ pub struct Ledger {
     duplicated: AtomicU64,
     unexpected: AtomicU64,
     produce_failed: AtomicU64,
+    unconfirmed: AtomicU64,
 }
 
 impl Ledger {
@@ -99,6 +100,7 @@ impl Ledger {
             duplicated: AtomicU64::new(0),
             unexpected: AtomicU64::new(0),
             produce_failed: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
         }
     }
 
@@ -132,6 +134,23 @@ impl Ledger {
         if let Some(b) = self.books.get(producer as usize) {
             b.indeterminate.set(seq);
         }
+    }
+
+    /// XADD answered with an id but the durability wait after it (WAIT / WAITAOF) fell short:
+    /// in Redis, maybe not where it was asked to be. Booked like an indeterminate send (a later
+    /// loss is not `lost`) and counted apart as `unconfirmed`.
+    pub fn unconfirmed(&self, producer: u32, seq: u64) {
+        if let Some(b) = self.books.get(producer as usize) {
+            if b.indeterminate.set(seq) == Some(false) {
+                self.unconfirmed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Messages whose delivery the run waits for: acknowledged plus unconfirmed (both are in
+    /// Redis as far as the XADD reply says).
+    pub fn awaited_count(&self) -> u64 {
+        self.produced_ok.load(Relaxed) + self.unconfirmed.load(Relaxed)
     }
 
     /// A consumer received the message.
@@ -208,6 +227,8 @@ impl Ledger {
                 c.indeterminate_delivered += u64::from((ind & !prod & del).count_ones());
             }
         }
+        c.unconfirmed = self.unconfirmed.load(Relaxed);
+        c.produce_indeterminate = c.produce_indeterminate.saturating_sub(c.unconfirmed);
         c.produce_failed = self.produce_failed.load(Relaxed);
         c.duplicated = self.duplicated.load(Relaxed);
         c.unexpected = self.unexpected.load(Relaxed);
@@ -235,6 +256,10 @@ pub struct Counts {
     pub produce_failed: u64,
     /// XADD timed out / connection dropped: maybe in Redis (and not later seen as produced).
     pub produce_indeterminate: u64,
+    /// XADD answered with an id, but the durability wait after it (`--durability`) did not
+    /// reach the asked numbers: neither produced (acknowledged) nor failed.
+    #[serde(default)]
+    pub unconfirmed: u64,
     /// Distinct messages delivered at least once.
     pub delivered: u64,
     /// Distinct messages acked by us (XACK succeeded).

@@ -107,6 +107,18 @@ pub struct ClusterArgs {
     /// Trust this CA (PEM) for --tls instead of the system's roots (also REDIS_TLS_CA); implies --tls.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Embedded cluster: the server to run: a path, a name 'scripts/servers install' knows
+    /// (redis7, valkey8, redis8, valkey9) or a command on PATH (also REDIS_SERVER).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub server: Option<String>,
+    /// Embedded cluster: put the nodes' data (AOF included) under this dir instead of the temp
+    /// dir (also RCSTRESS_DATA_DIR). AOF figures mean something only on a disk, not tmpfs.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Embedded cluster: min-replicas-to-write on every master (writes refused with NOREPLICAS
+    /// unless this many replicas are connected).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub min_replicas: Option<u32>,
     /// Seconds to wait for the cluster: an external one to say cluster_state:ok, an embedded one
     /// to start and form.
     #[arg(long, default_value_t = 30.0, value_parser = parse_secs, value_name = "SECS")]
@@ -175,6 +187,11 @@ pub struct RunArgs {
     /// Exit 1 when the verdict is not "ok" (lost or unexpected messages).
     #[arg(long)]
     pub strict: bool,
+    /// After each pipeline wait for replicas (WAIT) or AOF fsyncs (WAITAOF) before counting the
+    /// messages as acknowledged; short replies count as unconfirmed:
+    /// none | wait:N[:TIMEOUT_MS] | waitaof:LOCAL:REPLICAS[:TIMEOUT_MS].
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub durability: crate::durability::Durability,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -9,8 +9,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{
     ClusterArgs, ClusterCommand, Command, OnOff, Opts, RunArgs, ScenarioArgs, ScenarioName,
 };
+use crate::cluster::ClusterFacts;
 use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env};
-use crate::report::{scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
+use crate::report::{
+    facts_summary, scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument,
+};
 use crate::scenario::{aof, crash, failover, memory, ScenarioReport};
 use crate::{run, Endpoint, Error, Live, LocalCluster, Result};
 
@@ -153,6 +156,14 @@ pub async fn ready_cluster(
     }
 }
 
+/// Server, data file systems and warnings of a ready cluster, for reports.
+pub async fn cluster_facts(cluster: &ReadyCluster) -> ClusterFacts {
+    match &cluster.local {
+        Some(local) => ClusterFacts::of_local(local),
+        None => ClusterFacts::of_external(&cluster.endpoint).await,
+    }
+}
+
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -219,7 +230,8 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
         result.shard_keys.len(),
         w.batch
     );
-    print!("{}", summary(&title, &result));
+    let facts = cluster_facts(&cluster).await;
+    print!("{}{}", summary(&title, &result), facts_summary(&facts));
     if let Some(sink) = sink {
         let report = RunReport {
             tool: "rcstress",
@@ -227,6 +239,7 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
             command: "run",
             config: serde_json::json!({ "workload": w, "cluster": settings.cluster.describe() }),
             result: &result,
+            facts: &facts,
         };
         sink.commit(&report)?;
     }

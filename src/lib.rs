@@ -12,6 +12,8 @@
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
+//! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
+//! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -20,10 +22,12 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod durability;
 pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod storage;
 pub mod stream;
 pub mod workload;
 

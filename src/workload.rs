@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::check::{settle_lost, Counts, Ledger, Via};
 use crate::cluster::Endpoint;
+use crate::durability::{Confirmation, Durability};
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
     SecondSample,
@@ -59,6 +60,9 @@ pub struct Workload {
     pub quiet_ms: u64,
     /// Delete the shard keys before the run (a clean slate).
     pub reset: bool,
+    /// What producers wait for after each pipeline (WAIT / WAITAOF) before a message counts as
+    /// acknowledged.
+    pub durability: Durability,
 }
 
 impl Default for Workload {
@@ -80,6 +84,7 @@ impl Default for Workload {
             deadline_ms: 300_000,
             quiet_ms: 5_000,
             reset: true,
+            durability: Durability::None,
         }
     }
 }
@@ -170,6 +175,10 @@ pub struct RunResult {
     pub latency_us: Latency,
     /// Send to delivered by XREADGROUP, µs.
     pub delivery_latency_us: Latency,
+    /// Send to the producer's acknowledgement, µs: the XADD reply, or with `--durability` the
+    /// WAIT / WAITAOF reply that confirmed it (what a writer waits for; unconfirmed ones are
+    /// not in it).
+    pub confirm_latency_us: Latency,
     pub errors: std::collections::BTreeMap<String, u64>,
     pub first_errors: std::collections::BTreeMap<String, FirstError>,
     pub series: Vec<SecondSample>,
@@ -201,6 +210,8 @@ struct Shared {
     producers_left: AtomicU64,
     stop: AtomicBool,
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+    /// Send to acknowledged at the producer (XADD, or its durability wait).
+    confirm_hist: Mutex<Histogram<u64>>,
     /// Latencies of the current second, for the series.
     second: Mutex<Histogram<u64>>,
     shards: Shards,
@@ -251,6 +262,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     } else {
         workload.shards
     };
+    workload.durability.check_supported(endpoint).await?;
     let shards = Shards::plan(endpoint, &workload.stream, &workload.group, shard_count).await?;
     let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
     if workload.reset {
@@ -261,8 +273,12 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     let per_producer = workload.per_producer();
     // Connections first, so that connecting is not part of the measured time.
     let mut producer_conns = Vec::new();
+    // A WAIT / WAITAOF blocks its connection for up to its timeout, and the lanes of a shard
+    // queue behind each other there: the response timeout leaves room for all of them.
+    let producer_timeout =
+        Duration::from_secs(2) + workload.durability.timeout() * workload.inflight as u32;
     for _ in 0..workload.producers {
-        producer_conns.push(endpoint.cluster_connection(Duration::from_secs(2)).await?);
+        producer_conns.push(endpoint.cluster_connection(producer_timeout).await?);
     }
     let read_timeout = Duration::from_millis(workload.block_ms + 2000);
     let mut consumer_conns = Vec::new();
@@ -286,6 +302,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         producers_left: AtomicU64::new(workload.producers as u64),
         stop: AtomicBool::new(false),
         hist: Mutex::new((new_histogram(), new_histogram())),
+        confirm_hist: Mutex::new(new_histogram()),
         second: Mutex::new(new_histogram()),
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
@@ -393,7 +410,7 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
         if sh.live.stop.load(Relaxed) {
             return ("stopped".into(), series);
         }
-        if producers_done && wl.consumers > 0 && acked >= sh.ledger.produced_count() {
+        if producers_done && wl.consumers > 0 && acked >= sh.ledger.awaited_count() {
             return ("all acked".into(), series);
         }
         if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
@@ -476,7 +493,9 @@ async fn produce_lane(
         }
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
         let sent_at = sh.secs();
-        let results: Vec<redis::RedisResult<String>> = if tags.len() == 1 {
+        let wait = wl.durability.command();
+        let expected = tags.len() + usize::from(wait.is_some());
+        let mut results: Vec<redis::RedisResult<Value>> = if expected == 1 {
             vec![
                 stream::xadd_cmd(key, &tags[0], &sh.payload)
                     .query_async(&mut conn)
@@ -488,13 +507,17 @@ async fn produce_lane(
             for t in &tags {
                 pipe.add_command(stream::xadd_cmd(key, t, &sh.payload));
             }
+            // Keyless, so the pipeline still routes by the XADDs' slot: same node, same
+            // connection, after the writes it must cover.
+            if let Some(w) = wait {
+                pipe.add_command(w);
+            }
             match pipe
-                .query_async::<Vec<redis::RedisResult<String>>>(&mut conn)
+                .query_async::<Vec<redis::RedisResult<Value>>>(&mut conn)
                 .await
             {
-                Ok(r) if r.len() == tags.len() => r,
-                Ok(_) => tags
-                    .iter()
+                Ok(r) if r.len() == expected => r,
+                Ok(_) => (0..expected)
                     .map(|_| {
                         Err(redis::RedisError::from((
                             redis::ErrorKind::Parse,
@@ -502,12 +525,26 @@ async fn produce_lane(
                         )))
                     })
                     .collect(),
-                Err(e) => tags.iter().map(|_| Err(e.clone())).collect(),
+                Err(e) => (0..expected).map(|_| Err(e.clone())).collect(),
             }
         };
+        let confirmed = confirm(sh, wl, key, sent_at, &mut results);
+        if confirmed {
+            let now = now_us();
+            let mut h = sh.confirm_hist.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, r) in tags.iter().zip(&results) {
+                if r.is_ok() {
+                    let _ = h.record(now.saturating_sub(t.sent_us).max(1));
+                }
+            }
+        }
         let (mut failed, mut any_ok) = (false, false);
         for (t, r) in tags.iter().zip(results) {
             match r {
+                Ok(_) if !confirmed => {
+                    any_ok = true;
+                    sh.ledger.unconfirmed(p, t.seq);
+                }
                 Ok(_) => {
                     any_ok = true;
                     sh.ledger.produced(p, t.seq);
@@ -533,6 +570,45 @@ async fn produce_lane(
             backoff = (backoff * 2).min(Duration::from_millis(250));
         } else {
             backoff = Duration::from_millis(5);
+        }
+    }
+}
+
+/// Takes the durability wait's reply off the end of `results` (none without `--durability`) and
+/// says whether the pipeline's writes count as acknowledged. A short or failed wait is counted
+/// under `unconfirmed` (a failed one also as an error of its kind).
+fn confirm(
+    sh: &Shared,
+    wl: &Workload,
+    key: &str,
+    sent_at: f64,
+    results: &mut Vec<redis::RedisResult<Value>>,
+) -> bool {
+    if wl.durability == Durability::None {
+        return true;
+    }
+    let reply = match results.pop() {
+        Some(Ok(v)) => v,
+        // The wait itself was refused while some XADDs went through: count why. (When the whole
+        // pipeline failed, its XADDs carry the error and are booked by it.)
+        Some(Err(e)) => {
+            if results.iter().any(|r| r.is_ok()) {
+                sh.record_shard_error(key, sent_at, &e);
+            }
+            return false;
+        }
+        None => return false,
+    };
+    match wl.durability.judge(&reply) {
+        Ok(Confirmation::Confirmed) => true,
+        Ok(Confirmation::Short(why)) => {
+            tracing::debug!("{key}: {why}");
+            false
+        }
+        Err(why) => {
+            let e = redis::RedisError::from((redis::ErrorKind::Parse, "durability", why));
+            sh.record_shard_error(key, sent_at, &e);
+            false
         }
     }
 }
@@ -777,7 +853,8 @@ async fn finish(
     if let Some(x) = xlen {
         let expected_min = counts.produced;
         // Sends that timed out may have landed: they may add to XLEN without being "produced".
-        let expected_max = counts.produced + counts.produce_indeterminate;
+        // So may unconfirmed ones (XADD ok, durability wait short).
+        let expected_max = counts.produced + counts.produce_indeterminate + counts.unconfirmed;
         if x < expected_min {
             disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries were deleted or evicted"));
         } else if x > expected_max {
@@ -831,6 +908,9 @@ async fn finish(
         counts,
         latency_us: h_ack,
         delivery_latency_us: h_del,
+        confirm_latency_us: Latency::from_histogram(
+            &sh.confirm_hist.lock().unwrap_or_else(|e| e.into_inner()),
+        ),
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
         series,

@@ -14,8 +14,8 @@ use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env};
 use crate::report::{
     facts_summary, scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument,
 };
-use crate::scenario::{aof, crash, failover, memory, ScenarioReport};
-use crate::{run, Endpoint, Error, Live, LocalCluster, Result};
+use crate::scenario::{aof, crash, durability, failover, memory, servers, ScenarioReport};
+use crate::{run, Endpoint, Error, Live, LocalCluster, LocalClusterOptions, Result};
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,11 +328,59 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                 workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
                 let opts = aof::AofOptions {
                     cluster: embedded_only(&source, "aof-compare", "one per mode and run")?,
-                    modes: args.modes.clone(),
-                    repeat: args.repeat as usize,
+                    modes: if args.modes.is_empty() {
+                        d.modes.clone()
+                    } else {
+                        args.modes.clone()
+                    },
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
                     workload,
                 };
                 aof::run(&opts, live.clone()).await
+            }
+            ScenarioName::Durability => {
+                let cluster = embedded_only(&source, "durability", "it kills and pauses nodes")?;
+                let d = durability::DurabilityOptions::default();
+                let workload = scenario_workload(args, &d.workload, deadline_ms);
+                let opts = durability::DurabilityOptions {
+                    // Its own default node-timeout (2 s) unless one was given.
+                    cluster: LocalClusterOptions {
+                        node_timeout_ms: args
+                            .cluster
+                            .node_timeout
+                            .unwrap_or(d.cluster.node_timeout_ms),
+                        ..cluster
+                    },
+                    modes: args.durability_modes.clone(),
+                    faults: args.faults.clone(),
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
+                    messages: args.messages.unwrap_or(d.messages),
+                    rate: args.rate,
+                    duration_s: args.duration,
+                    pause_ms: args.pause_ms.unwrap_or(d.pause_ms),
+                    allow_memory_fs: args.allow_memory_fs,
+                    workload,
+                    ..d
+                };
+                durability::run(&opts, live.clone()).await
+            }
+            ScenarioName::Servers => {
+                let cluster = embedded_only(&source, "servers", "one per server and run")?;
+                let d = servers::ServersOptions::default();
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
+                workload.messages = args.messages.unwrap_or(d.workload.messages);
+                let opts = servers::ServersOptions {
+                    cluster,
+                    servers: args.servers.clone(),
+                    aof: if args.modes.is_empty() {
+                        d.aof.clone()
+                    } else {
+                        args.modes.iter().map(|m| m.0).collect()
+                    },
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
+                    workload,
+                };
+                servers::run(&opts, live.clone()).await
             }
             ScenarioName::Failover => {
                 let cluster = embedded_only(&source, "failover", "it kills its nodes")?;
@@ -391,6 +439,26 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
         None if args.strict && report.verdict != "ok" => Outcome::VerdictFailed,
         None => Outcome::Done,
     })
+}
+
+/// A scenario's workload: its defaults with the common flags applied.
+fn scenario_workload(
+    args: &ScenarioArgs,
+    base: &crate::Workload,
+    deadline_ms: Option<u64>,
+) -> crate::Workload {
+    let mut w = base.clone();
+    if let Some(p) = args.producers {
+        w.producers = p as usize;
+    }
+    if let Some(c) = args.consumers {
+        w.consumers = c as usize;
+    }
+    if let Some(b) = args.batch {
+        w.batch = b as usize;
+    }
+    w.deadline_ms = deadline_ms.unwrap_or(w.deadline_ms);
+    w
 }
 
 /// A one-line progress display on stderr (only drawn on a terminal) from the live counters.

@@ -209,7 +209,7 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         ];
         if let Some((flag, _)) = embedded_only.iter().find(|(_, set)| *set) {
             return Err(Error::Config(format!(
-                "{flag} is for the embedded cluster; a --nodes / REDIS_CLUSTER_NODES cluster runs                  its own servers: drop {flag}"
+                "{flag} is for the embedded cluster; a --nodes / REDIS_CLUSTER_NODES cluster runs its own servers: drop {flag}"
             )));
         }
         let tls = match &tls_ca {
@@ -259,7 +259,9 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         aof,
         maxmemory: args.maxmemory.clone(),
         maxmemory_policy: args.maxmemory_policy.clone(),
-        node_timeout_ms: args.node_timeout,
+        node_timeout_ms: args
+            .node_timeout
+            .unwrap_or(LocalClusterOptions::default().node_timeout_ms),
         // An embedded cluster uses REDIS_PASSWORD if set (so the same .env serves `run --nodes`),
         // otherwise a random one.
         password: credentials.password,

@@ -186,6 +186,17 @@ pub fn scenario_summary(r: &ScenarioReport) -> String {
         human_us(l.max),
         r.verdict
     ));
+    if r.counts.unconfirmed > 0 {
+        s.push_str(&format!(
+            "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",
+            thousands(r.counts.unconfirmed)
+        ));
+    }
+    if let Some(serde_json::Value::Array(w)) = r.details.get("warnings") {
+        for w in w.iter().filter_map(|w| w.as_str()) {
+            s.push_str(&format!("  WARNING     {w}\n"));
+        }
+    }
     s
 }
 

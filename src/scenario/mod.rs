@@ -2,12 +2,15 @@
 //! load running through them, and returns a [`ScenarioReport`] (JSON + HTML).
 //!
 //! One file per experiment: `memory` (memory-pressure), `failover`, `crash` (consumer-crash),
-//! `aof` (aof-compare).
+//! `aof` (aof-compare), `durability` (WAIT / WAITAOF / min-replicas under faults), `servers`
+//! (the same load on each installed server).
 
 pub mod aof;
 pub mod crash;
+pub mod durability;
 pub mod failover;
 pub mod memory;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -152,6 +155,24 @@ where
     let out = work(inner).await;
     mirror.abort();
     out
+}
+
+/// Adds one run's counts to a scenario's total (every count is a sum over runs).
+pub(crate) fn add_counts(total: &mut Counts, c: &Counts) {
+    total.attempted += c.attempted;
+    total.produced += c.produced;
+    total.produce_failed += c.produce_failed;
+    total.produce_indeterminate += c.produce_indeterminate;
+    total.unconfirmed += c.unconfirmed;
+    total.delivered += c.delivered;
+    total.acked += c.acked;
+    total.lost += c.lost;
+    total.duplicated += c.duplicated;
+    total.recovered += c.recovered;
+    total.unexpected += c.unexpected;
+    total.pending_at_end += c.pending_at_end;
+    total.indeterminate_delivered += c.indeterminate_delivered;
+    total.never_delivered += c.never_delivered;
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values); never NaN.

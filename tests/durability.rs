@@ -112,3 +112,95 @@ async fn waitaof_where_the_server_cannot_serve_it_is_a_clear_error() {
         assert!(text.contains("--aof on"), "{text}");
     }
 }
+
+/// The durability scenario under its rollback fault (a master paused past node-timeout): every
+/// run's books balance (each send is acknowledged, unconfirmed, refused or indeterminate), the
+/// scenario's counts are the sum of its runs', nothing unexpected or duplicated appears, and
+/// WAIT 1 keeps every write it confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durability_scenarios_counts_pass_the_checker() {
+    use redis_cluster_stress::scenario::durability::{self, DurabilityOptions, Fault};
+    let d = DurabilityOptions::default();
+    let opts = DurabilityOptions {
+        cluster: LocalClusterOptions {
+            node_timeout_ms: 1_000,
+            ..LocalClusterOptions::default()
+        },
+        modes: vec!["none".parse().unwrap(), "wait:1:200".parse().unwrap()],
+        faults: vec![Fault::Pause],
+        repeat: 1,
+        rate: 1_000.0,
+        duration_s: 5.0,
+        fault_at_s: 1.0,
+        pause_ms: 2_500,
+        ..d
+    };
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(240),
+        durability::run(&opts, Arc::new(Live::default())),
+    )
+    .await
+    .expect("the durability scenario hung")
+    .unwrap_or_else(|e| panic!("durability scenario failed: {e}"));
+    let json = serde_json::to_value(&report).unwrap();
+    let runs = json["durability_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k}: {v}"));
+    let mut attempted = 0;
+    for r in runs {
+        eprintln!("{r}");
+        assert_eq!(n(r, "attempted"), 5_000, "{r}");
+        assert_eq!(
+            n(r, "attempted"),
+            n(r, "produced") + n(r, "unconfirmed") + n(r, "failed") + n(r, "indeterminate"),
+            "every send is booked once: {r}"
+        );
+        let recovered = r["recovered_after_s"].as_f64().unwrap();
+        assert!(
+            recovered >= 2.5,
+            "the fault ran (pause 2.5 s) before the cluster recovered: {r}"
+        );
+        attempted += n(r, "attempted");
+    }
+    let c = &report.counts;
+    assert_eq!(c.attempted, attempted);
+    assert_eq!((c.unexpected, c.duplicated), (0, 0), "{c:?}");
+    assert_eq!(c.lost, runs.iter().map(|r| n(r, "acked_lost")).sum::<u64>());
+    let wait = runs.iter().find(|r| r["mode"] == "wait:1:200").unwrap();
+    assert_eq!(
+        n(wait, "acked_lost"),
+        0,
+        "WAIT 1 confirmed a write that was then rolled back: {wait}"
+    );
+    assert!(json["data_dirs"].as_array().is_some_and(|d| !d.is_empty()));
+}
+
+/// The durability scenario refuses node data on a memory file system (/dev/shm is tmpfs), where
+/// AOF and WAITAOF cost nothing, unless told to go on.
+#[tokio::test]
+async fn the_durability_scenario_refuses_tmpfs() {
+    use redis_cluster_stress::scenario::durability::{self, DurabilityOptions};
+    let shm = std::path::Path::new("/dev/shm");
+    let fs = redis_cluster_stress::storage::fs_type(shm).expect("statfs /dev/shm");
+    let d = DurabilityOptions::default();
+    assert!(
+        fs.in_memory,
+        "this test needs /dev/shm on tmpfs; it is {}",
+        fs.name
+    );
+    let opts = DurabilityOptions {
+        cluster: LocalClusterOptions {
+            data_dir: Some(shm.to_path_buf()),
+            ..d.cluster.clone()
+        },
+        ..d
+    };
+    let e = durability::run(&opts, Arc::new(Live::default()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tmpfs") && e.contains("--allow-memory-fs") && e.contains("--data-dir"),
+        "{e}"
+    );
+}

@@ -314,18 +314,8 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
             }
             ScenarioName::AofCompare => {
                 let d = aof::AofOptions::default();
-                let mut workload = d.workload.clone();
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
                 workload.messages = args.messages.unwrap_or(workload.messages);
-                if let Some(p) = args.producers {
-                    workload.producers = p as usize;
-                }
-                if let Some(c) = args.consumers {
-                    workload.consumers = c as usize;
-                }
-                if let Some(b) = args.batch {
-                    workload.batch = b as usize;
-                }
-                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
                 let opts = aof::AofOptions {
                     cluster: embedded_only(&source, "aof-compare", "one per mode and run")?,
                     modes: if args.modes.is_empty() {
@@ -385,20 +375,8 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
             ScenarioName::Failover => {
                 let cluster = embedded_only(&source, "failover", "it kills its nodes")?;
                 let d = failover::FailoverOptions::default();
-                let mut workload = d.workload.clone();
-                if let Some(p) = args.producers {
-                    workload.producers = p as usize;
-                }
-                if let Some(c) = args.consumers {
-                    workload.consumers = c as usize;
-                }
-                if let Some(b) = args.batch {
-                    workload.batch = b as usize;
-                }
-                if let Some(m) = args.messages {
-                    workload.messages = m;
-                }
-                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
+                workload.messages = args.messages.unwrap_or(workload.messages);
                 let fault = match (args.pause_ms, args.manual_failover) {
                     (Some(ms), _) => failover::Fault::Pause { ms },
                     (None, true) => failover::Fault::ManualFailover,

@@ -11,8 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{add_counts, mean_stddev, with_child_live, ScenarioReport};
-use crate::check::Counts;
+use super::{mean_stddev, with_child_live, ScenarioReport};
 use crate::cluster::ClusterFacts;
 use crate::metrics::{finite, Latency, SecondSample};
 use crate::report::thousands;
@@ -227,26 +226,6 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         m.min_seconds = finite(m.min_seconds);
     }
 
-    // The common fields: counts and errors summed over every run; latency of the worst run per
-    // percentile (percentiles of different runs cannot be merged without their histograms).
-    let mut counts = Counts::default();
-    let mut errors = std::collections::BTreeMap::new();
-    let mut latency = Latency::default();
-    let mut elapsed = 0.0;
-    for (_, r) in &runs {
-        add_counts(&mut counts, &r.counts);
-        for (k, v) in &r.errors {
-            *errors.entry(k.clone()).or_insert(0) += v;
-        }
-        let l = &r.latency_us;
-        latency.p50 = latency.p50.max(l.p50);
-        latency.p90 = latency.p90.max(l.p90);
-        latency.p99 = latency.p99.max(l.p99);
-        latency.p999 = latency.p999.max(l.p999);
-        latency.max = latency.max.max(l.max);
-        latency.count += l.count;
-        elapsed += r.elapsed_seconds;
-    }
     let bad: Vec<String> = runs
         .iter()
         .filter(|(m, _)| m.verdict != "ok")
@@ -257,7 +236,6 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     } else {
         bad.join("; ")
     };
-    let first = &runs[0].1;
     let config = serde_json::json!({
         "modes": opts.modes.iter().map(Mode::name).collect::<Vec<_>>(),
         "repeat": opts.repeat,
@@ -267,18 +245,9 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         "workload": &opts.workload,
         "data_dir": opts.cluster.data_dir.clone().unwrap_or_else(std::env::temp_dir),
     });
-    let mut report = ScenarioReport::from_run("aof-compare", config, first);
+    let results: Vec<&crate::RunResult> = runs.iter().map(|(_, r)| r).collect();
+    let mut report = ScenarioReport::combined("aof-compare", config, &results);
     report.verdict = verdict;
-    report.counts = counts;
-    report.errors = errors;
-    report.latency_us = latency;
-    report.elapsed_seconds = finite(elapsed);
-    report.throughput_msgs_per_sec = if elapsed > 0.0 {
-        finite(report.counts.acked as f64 / elapsed)
-    } else {
-        0.0
-    };
-    report.series = Vec::new();
     for m in &modes {
         let sign = if m.overhead_pct >= 0.0 { "+" } else { "" };
         let vs = if m.mode == baseline_name {

@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{add_counts, mean_stddev, with_child_live, ScenarioReport};
-use crate::check::Counts;
+use super::{mean_stddev, with_child_live, ScenarioReport};
 use crate::cluster::server::{check_server, find_server};
 use crate::cluster::{ClusterFacts, NodeRole};
 use crate::durability::Durability;
@@ -316,16 +315,6 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
     }
     let cells = summarize(opts, &runs);
 
-    let mut counts = Counts::default();
-    let mut errors = std::collections::BTreeMap::new();
-    let mut elapsed = 0.0;
-    for (_, r) in &runs {
-        add_counts(&mut counts, &r.counts);
-        for (k, v) in &r.errors {
-            *errors.entry(k.clone()).or_insert(0) += v;
-        }
-        elapsed += r.elapsed_seconds;
-    }
     let config = serde_json::json!({
         "modes": opts.modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
         "faults": opts.faults,
@@ -342,17 +331,8 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         "appendfsync": "everysec",
         "workload": &opts.workload,
     });
-    let mut report = ScenarioReport::from_run("durability", config, &runs[0].1);
-    report.counts = counts;
-    report.verdict = report.counts.verdict();
-    report.errors = errors;
-    report.elapsed_seconds = finite(elapsed);
-    report.throughput_msgs_per_sec = if elapsed > 0.0 {
-        finite(report.counts.acked as f64 / elapsed)
-    } else {
-        0.0
-    };
-    report.series = Vec::new();
+    let results: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+    let mut report = ScenarioReport::combined("durability", config, &results);
     for c in &cells {
         report = report.finding(format!(
             "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \

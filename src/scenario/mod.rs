@@ -68,6 +68,43 @@ impl ScenarioReport {
         }
     }
 
+    /// A report over several runs: counts, errors and elapsed time summed over them, latency the
+    /// worst run's per percentile (percentiles of different runs cannot be merged without their
+    /// histograms), no series, and the checker's verdict on the summed counts.
+    pub fn combined(scenario: &str, config: serde_json::Value, runs: &[&RunResult]) -> Self {
+        let mut report = Self::from_run(scenario, config, runs[0]);
+        let mut counts = Counts::default();
+        let mut errors = BTreeMap::new();
+        let mut latency = Latency::default();
+        let mut elapsed = 0.0;
+        for r in runs {
+            add_counts(&mut counts, &r.counts);
+            for (k, v) in &r.errors {
+                *errors.entry(k.clone()).or_insert(0) += v;
+            }
+            let l = &r.latency_us;
+            latency.p50 = latency.p50.max(l.p50);
+            latency.p90 = latency.p90.max(l.p90);
+            latency.p99 = latency.p99.max(l.p99);
+            latency.p999 = latency.p999.max(l.p999);
+            latency.max = latency.max.max(l.max);
+            latency.count += l.count;
+            elapsed += r.elapsed_seconds;
+        }
+        report.verdict = counts.verdict();
+        report.throughput_msgs_per_sec = if elapsed > 0.0 {
+            crate::metrics::finite(counts.acked as f64 / elapsed)
+        } else {
+            0.0
+        };
+        report.counts = counts;
+        report.errors = errors;
+        report.latency_us = latency;
+        report.elapsed_seconds = crate::metrics::finite(elapsed);
+        report.series = Vec::new();
+        report
+    }
+
     /// Adds a scenario-specific field (must serialize; NaN/inf must be avoided by the caller).
     pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
         let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);

@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{add_counts, mean_stddev, with_child_live, ScenarioReport};
-use crate::check::Counts;
+use super::{mean_stddev, with_child_live, ScenarioReport};
 use crate::cluster::server::{check_server, find_server, ServerInfo, KNOWN_SERVERS};
 use crate::cluster::ClusterFacts;
-use crate::metrics::{finite, Latency};
+use crate::metrics::Latency;
 use crate::report::thousands;
 use crate::storage::DataDir;
 use crate::workload::{Live, RunResult, Workload};
@@ -204,16 +203,6 @@ pub async fn run(opts: &ServersOptions, live: Arc<Live>) -> Result<ScenarioRepor
             });
         }
     }
-    let mut counts = Counts::default();
-    let mut errors = std::collections::BTreeMap::new();
-    let mut elapsed = 0.0;
-    for (_, r) in &runs {
-        add_counts(&mut counts, &r.counts);
-        for (k, v) in &r.errors {
-            *errors.entry(k.clone()).or_insert(0) += v;
-        }
-        elapsed += r.elapsed_seconds;
-    }
     let config = serde_json::json!({
         "servers": servers.iter().map(|(n, i)| serde_json::json!({"name": n, "server": i.label(), "path": i.path})).collect::<Vec<_>>(),
         "aof": opts.aof.iter().map(aof_name).collect::<Vec<_>>(),
@@ -222,17 +211,8 @@ pub async fn run(opts: &ServersOptions, live: Arc<Live>) -> Result<ScenarioRepor
         "replicas_per_master": opts.cluster.replicas_per_master,
         "workload": &opts.workload,
     });
-    let mut report = ScenarioReport::from_run("servers", config, &runs[0].1);
-    report.counts = counts;
-    report.verdict = report.counts.verdict();
-    report.errors = errors;
-    report.elapsed_seconds = finite(elapsed);
-    report.throughput_msgs_per_sec = if elapsed > 0.0 {
-        finite(report.counts.acked as f64 / elapsed)
-    } else {
-        0.0
-    };
-    report.series = Vec::new();
+    let results: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+    let mut report = ScenarioReport::combined("servers", config, &results);
     for c in &cells {
         report = report.finding(format!(
             "{} ({}), AOF {}: {} ± {} msg/s, send→ack p50 {} p99 {}, {} run(s) of {} messages",

@@ -77,10 +77,12 @@ fn install_hint(name: &str) -> String {
 /// (anything with a `/`), a name `scripts/servers` installed (`valkey8`), or a command on `PATH`
 /// (`valkey-server`); with neither, `redis-server` from `PATH`.
 pub fn find_server(spec: Option<&str>) -> Result<PathBuf> {
-    let (spec, origin) = match spec {
-        Some(s) => (s.to_string(), "--server"),
+    // The config passes REDIS_SERVER from .env or the environment as `spec` too.
+    let origin = "--server / REDIS_SERVER";
+    let spec = match spec {
+        Some(s) => s.to_string(),
         None => match std::env::var("REDIS_SERVER") {
-            Ok(s) if !s.trim().is_empty() => (s, "REDIS_SERVER"),
+            Ok(s) if !s.trim().is_empty() => s,
             _ => {
                 return on_path("redis-server")
                     .ok_or_else(|| Error::RedisServerMissing("not on PATH".into()))
@@ -93,7 +95,7 @@ pub fn find_server(spec: Option<&str>) -> Result<PathBuf> {
             Ok(path)
         } else {
             Err(Error::RedisServerMissing(format!(
-                "{origin}={spec} is not a file"
+                "{spec} ({origin}) is not a file"
             )))
         };
     }

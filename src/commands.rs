@@ -390,6 +390,8 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                     fault,
                     restart: args.restart,
                     workload,
+                    server: cluster.server.clone(),
+                    data_dir: cluster.data_dir.clone(),
                     ..d
                 };
                 failover::run(&opts, live.clone()).await

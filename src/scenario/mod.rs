@@ -105,6 +105,14 @@ impl ScenarioReport {
         report
     }
 
+    /// Adds the measured cluster's server, data dirs and warnings (`server`, `data_dirs`,
+    /// `warnings`, as in a run's JSON).
+    pub fn with_facts(self, facts: &crate::cluster::ClusterFacts) -> Self {
+        self.detail("server", &facts.server)
+            .detail("data_dirs", &facts.data_dirs)
+            .detail("warnings", &facts.warnings)
+    }
+
     /// Adds a scenario-specific field (must serialize; NaN/inf must be avoided by the caller).
     pub fn detail(mut self, key: &str, value: impl Serialize) -> Self {
         let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);

@@ -25,7 +25,7 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Run one of the seed's experiments and report (memory-pressure, failover, consumer-crash,
-    /// aof-compare).
+    /// aof-compare), or the durability and servers comparisons.
     Scenario(ScenarioArgs),
     /// Compare the cycle (seed-style and batched) with the server's XADD-only ceiling measured
     /// by redis-benchmark on the same cluster.

@@ -10,7 +10,8 @@
 //! - [`metrics`]: latency histograms, errors by kind, per-second series.
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
-//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
+//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
+//!   aof-compare), and durability and servers.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.

@@ -224,6 +224,10 @@ pub struct RunResult {
     pub latency_us: Latency,
     /// Send to delivered by XREADGROUP, µs.
     pub delivery_latency_us: Latency,
+    /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
+    /// only sound way to combine percentiles) and counts above a bound can be read.
+    #[serde(skip)]
+    pub latency_histogram: Histogram<u64>,
     pub errors: std::collections::BTreeMap<String, u64>,
     pub first_errors: std::collections::BTreeMap<String, FirstError>,
     /// Over the whole run, at a resolution that fits it (100 ms up to 24 s, then coarser); sums
@@ -904,9 +908,13 @@ async fn finish(
     } else {
         counts.produced
     };
-    let (h_ack, h_del) = {
+    let (h_ack, h_del, latency_histogram) = {
         let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-        (Latency::from_histogram(&h.0), Latency::from_histogram(&h.1))
+        (
+            Latency::from_histogram(&h.0),
+            Latency::from_histogram(&h.1),
+            h.0.clone(),
+        )
     };
     let verdict = counts.verdict();
     let mut notes = Vec::new();
@@ -939,6 +947,7 @@ async fn finish(
         counts,
         latency_us: h_ack,
         delivery_latency_us: h_del,
+        latency_histogram,
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
         series: sh.series.samples(end_s),

@@ -216,7 +216,28 @@ async fn aof_compare_reports_runs_means_and_overhead_per_mode() {
         assert_eq!(m["runs"], 2);
         assert!(m["mean_seconds"].as_f64().unwrap() > 0.0);
         assert!(m["stddev_seconds"].as_f64().unwrap() >= 0.0);
+        assert!(m["ci95_seconds"].as_f64().unwrap() >= 0.0);
+        // Latency merged by adding histograms: it holds every acked message of the mode's runs.
+        assert_eq!(m["latency_us"]["count"], 2 * 3_000);
     }
+    assert_eq!(
+        modes[0]["within_noise"], false,
+        "the baseline is not compared to itself"
+    );
+    let always = r
+        .findings()
+        .into_iter()
+        .find(|f| f.starts_with("AOF always"))
+        .unwrap();
+    assert!(
+        always.contains("% ±"),
+        "each difference with its interval: {always}"
+    );
+    assert_eq!(
+        r.latency_us.count,
+        2 * 3_000,
+        "the baseline mode's, not pooled"
+    );
     assert_eq!(r.counts.acked, 4 * 3_000);
     let v = json_and_page(&r);
     assert!(scenario_page(&v).contains("per persistence mode"));

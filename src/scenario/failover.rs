@@ -218,6 +218,13 @@ pub struct KillRecord {
     pub other_shards_window_s: f64,
     /// Errors during this step's spans by kind (as the run's `errors`).
     pub errors: BTreeMap<String, u64>,
+    /// Send→ack latency of the messages of the shards this master served, acked from the fault
+    /// to the next one (or the end): the highest interval p99 and the maximum, µs. Messages wait
+    /// for their shard, so its outage shows here.
+    pub shard_p99_us: u64,
+    pub shard_max_us: u64,
+    /// The same on the other masters' shards.
+    pub other_shards_p99_us: u64,
     pub restarted: Option<Rejoin>,
     #[serde(skip)]
     slots: Vec<(u16, u16)>,

@@ -33,7 +33,7 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
                 _ => k.outcome.clone(),
             };
             format!(
-                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; latency p99 up to {} on its shards (max {}), {} on the others; {errors}",
+                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; acked messages' p99 up to {} on its shards (max {}), {} on the others; {errors}",
                 k.fault,
                 k.node,
                 k.t,

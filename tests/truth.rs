@@ -15,15 +15,7 @@ use redis::Value;
 use redis_cluster_stress::cluster::NodeRole;
 use redis_cluster_stress::stream::{now_us, parse_entries, Shards};
 use redis_cluster_stress::{run, Live, LocalCluster, RunResult, Workload};
-
-/// Waits (bounded) until `cond` holds; panics with `what` if it does not within `secs`.
-async fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use support::wait_for;
 
 /// Sends SIGCONT to a paused node when dropped, so a failing test never leaves it stopped.
 struct Resume<'a>(&'a LocalCluster, usize);
@@ -66,11 +58,7 @@ async fn shard_of_node(cluster: &LocalCluster, keys: &[String], port: u16) -> us
         .iter()
         .find(|n| n.port() == Some(port))
         .expect("node in topology");
-    let mut conn = cluster
-        .endpoint()
-        .cluster_connection(Duration::from_secs(2))
-        .await
-        .unwrap();
+    let mut conn = support::connection(cluster).await;
     for (i, key) in keys.iter().enumerate() {
         let slot: u16 = redis::cmd("CLUSTER")
             .arg("KEYSLOT")
@@ -104,11 +92,7 @@ async fn a_400_ms_stall_of_one_master_shows_in_p99_and_in_the_series() {
         stream: "truth-stall".into(),
         ..Default::default()
     };
-    let live = Arc::new(Live::default());
-    let load = {
-        let (ep, wl, live) = (cluster.endpoint().clone(), wl.clone(), live.clone());
-        tokio::spawn(async move { run(&ep, &wl, live).await })
-    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
     wait_for("1.5 s of load", 30, || live.secs() >= 1.5).await;
     let master = (0..cluster.ports().len())
         .find(|&i| cluster.initial_role(i) == NodeRole::Master)
@@ -182,17 +166,9 @@ async fn foreign_and_forged_entries_are_counted_and_never_timed() {
     let shards = Shards::plan(cluster.endpoint(), &wl.stream, &wl.group, 3)
         .await
         .unwrap();
-    let live = Arc::new(Live::default());
-    let load = {
-        let (ep, wl, live) = (cluster.endpoint().clone(), wl.clone(), live.clone());
-        tokio::spawn(async move { run(&ep, &wl, live).await })
-    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
     wait_for("500 acked", 30, || live.acked.load(Relaxed) >= 500).await;
-    let mut conn = cluster
-        .endpoint()
-        .cluster_connection(Duration::from_secs(2))
-        .await
-        .unwrap();
+    let mut conn = support::connection(&cluster).await;
     let first: Value = redis::cmd("XRANGE")
         .arg(&shards.keys[0])
         .arg("-")
@@ -237,11 +213,7 @@ async fn foreign_and_forged_entries_are_counted_and_never_timed() {
     );
     assert_eq!(r.delivery_latency_us.count, c.delivered);
     assert_adds_up(&r);
-    assert!(
-        r.notes.iter().any(|n| n.contains("1 duplicate writes")),
-        "{:?}",
-        r.notes
-    );
+    support::assert_mentions(&r.notes, "1 duplicate writes");
 }
 
 /// A run far shorter than a second still has a series, whose last (partial) interval is there.
@@ -315,11 +287,7 @@ async fn strict_fails_exactly_when_the_verdict_is_not_ok() {
             Duration::from_secs(60),
         )
     });
-    let mut conn = cluster
-        .endpoint()
-        .cluster_connection(Duration::from_secs(2))
-        .await
-        .unwrap();
+    let mut conn = support::connection(&cluster).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let n: u64 = redis::cmd("XLEN")

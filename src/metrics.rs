@@ -125,7 +125,7 @@ impl ErrorLog {
         }
     }
 
-    /// All errors so far (cheap, for the per-second series).
+    /// All errors so far (cheap: a counter).
     pub fn total(&self) -> u64 {
         self.total.load(Relaxed)
     }

@@ -489,7 +489,7 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
             points: m
                 .get("series")
                 .and_then(Value::as_array)
-                .map(|s| series_points(s, "acked"))
+                .map(|s| series_rate_points(s, "acked"))
                 .unwrap_or_default(),
             steps: true,
         })

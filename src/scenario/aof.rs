@@ -117,7 +117,7 @@ pub struct ModeSummary {
     /// Send→ack latency over all of this mode's runs: their histograms added, never their
     /// percentiles.
     pub latency_us: Latency,
-    /// The per-second series of this mode's first run, for the chart.
+    /// The series of this mode's first run, for the chart.
     pub series: Vec<SecondSample>,
 }
 

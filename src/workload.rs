@@ -11,12 +11,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use serde::Serialize;
 
-use crate::check::{settle_lost, Counts, Ledger, Via};
+use crate::check::{settle_lost, Counts, DeliveryKind, Entry, EntryId, Ledger, ShardScan, Via};
 use crate::cluster::Endpoint;
 use crate::durability::{Confirmation, Durability};
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
-    SecondSample,
+    SecondSample, Series,
 };
 use crate::stream::{
     self, now_us, parse_entries, parse_xautoclaim, parse_xreadgroup, Delivery, MessageTag, Shards,
@@ -43,6 +43,11 @@ pub struct Workload {
     pub batch: usize,
     /// Pipelines in flight per producer and shard (one lane each, bound to its shard).
     pub inflight: usize,
+    /// Lanes take the producer's next messages whatever their shard, so a fast shard takes the
+    /// messages of a slow one: more closed-loop throughput on an uneven cluster, but a stalled
+    /// shard's messages go elsewhere and the stall is hidden instead of measured. Off by default:
+    /// a message's shard is fixed by the message (see [`shard_of`]).
+    pub free_routing: bool,
     pub payload_bytes: usize,
     pub stream: String,
     pub group: String,
@@ -74,6 +79,7 @@ impl Default for Workload {
             shards: 0,
             batch: 1000,
             inflight: 2,
+            free_routing: false,
             payload_bytes: 64,
             stream: "rcstress".into(),
             group: "rcstress-group".into(),
@@ -163,6 +169,54 @@ impl Live {
     }
 }
 
+/// The shard key producer `producer`'s message `seq` goes to: fixed by the message, as a real
+/// application's message belongs to its key and cannot move because a master is slow. A rotation
+/// by producer id spreads each producer's consecutive messages over every shard.
+pub fn shard_of(producer: u32, seq: u64, shards: usize) -> usize {
+    ((seq + u64::from(producer)) % shards.max(1) as u64) as usize
+}
+
+/// The messages of one producer that go to one shard: seqs `offset`, `offset + stride`, ...
+/// below `count` (the `j`-th is `offset + j * stride`). With free routing: all of them.
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    offset: u64,
+    stride: u64,
+    /// How many messages this route has.
+    len: u64,
+}
+
+impl Route {
+    fn keyed(producer: u32, shard: usize, shards: usize, count: u64) -> Route {
+        let stride = shards.max(1) as u64;
+        let offset = (shard as u64 + stride - u64::from(producer) % stride) % stride;
+        Route {
+            offset,
+            stride,
+            len: count.saturating_sub(offset).div_ceil(stride),
+        }
+    }
+    fn all(count: u64) -> Route {
+        Route {
+            offset: 0,
+            stride: 1,
+            len: count,
+        }
+    }
+    fn seq(&self, j: u64) -> u64 {
+        self.offset + j * self.stride
+    }
+    /// How many of the route's messages are due by `secs` at `rate` per second (the producer's
+    /// message `seq` is due at `seq / rate`).
+    fn due_by(&self, secs: f64, rate: f64) -> u64 {
+        let due_seqs = (secs * rate) as u64 + 1; // seqs 0..due_seqs are due
+        due_seqs
+            .saturating_sub(self.offset)
+            .div_ceil(self.stride)
+            .min(self.len)
+    }
+}
+
 /// The outcome of a run; field names follow the JSON contract.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
@@ -179,10 +233,20 @@ pub struct RunResult {
     /// WAIT / WAITAOF reply that confirmed it (what a writer waits for; unconfirmed ones are
     /// not in it).
     pub confirm_latency_us: Latency,
+    /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
+    /// only sound way to combine percentiles) and counts above a bound can be read.
+    #[serde(skip)]
+    pub latency_histogram: Histogram<u64>,
     pub errors: std::collections::BTreeMap<String, u64>,
     pub first_errors: std::collections::BTreeMap<String, FirstError>,
+    /// Over the whole run, at a resolution that fits it (100 ms up to 24 s, then coarser); sums
+    /// of `sent` and `acked` equal `counts.attempted` and `counts.acked`.
     pub series: Vec<SecondSample>,
+    /// "ok" iff nothing lost and nothing unexpected ([`crate::check::Verdict`]), else the reason.
     pub verdict: String,
+    /// Findings beside the verdict, each a sentence: messages not acked when the run ended,
+    /// unverifiable messages, duplicates.
+    pub notes: Vec<String>,
     /// Why the run ended: "all acked", "producers done" (no consumers), "quiet", "deadline", "stopped".
     pub ended_by: String,
     pub consumer_crashes: u64,
@@ -209,11 +273,11 @@ struct Shared {
     last_produce_ns: AtomicU64,
     producers_left: AtomicU64,
     stop: AtomicBool,
+    /// Send→ack and send→delivery of each message once, at its first ack / delivery.
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
     /// Send to acknowledged at the producer (XADD, or its durability wait).
     confirm_hist: Mutex<Histogram<u64>>,
-    /// Latencies of the current second, for the series.
-    second: Mutex<Histogram<u64>>,
+    series: Series,
     shards: Shards,
     payload: Vec<u8>,
 }
@@ -225,8 +289,12 @@ impl Shared {
     fn stopping(&self) -> bool {
         self.stop.load(Relaxed) || self.live.stop.load(Relaxed)
     }
-    fn record_error(&self, e: &redis::RedisError) {
+    fn shard_index(&self, key: &str) -> Option<usize> {
+        self.shards.keys.iter().position(|k| k == key)
+    }
+    fn record_error(&self, e: &redis::RedisError, shard: Option<usize>) {
         let kind = error_kind(e);
+        self.series.error(shard);
         self.live.errors.fetch_add(1, Relaxed);
         self.errors.record(
             &kind,
@@ -237,7 +305,7 @@ impl Shared {
     }
     /// Counts `e` and books it in `key`'s outage spans (the operation was sent at `sent_at`).
     fn record_shard_error(&self, key: &str, sent_at: f64, e: &redis::RedisError) {
-        self.record_error(e);
+        self.record_error(e, self.shard_index(key));
         self.live.outages.failure(key, sent_at, &error_kind(e));
     }
     /// An operation on `key` succeeded: ends the key's outage span, if one is open.
@@ -291,19 +359,21 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     };
 
     // The clock starts here, after the connections: connecting is not part of the run.
+    let start = Instant::now();
+    let start_us = now_us();
     let shared = Arc::new(Shared {
-        ledger: Ledger::new(&per_producer),
+        ledger: Ledger::for_run(&per_producer, shards.keys.len(), start_us),
         live: live.clone(),
         errors: ErrorLog::default(),
-        start: Instant::now(),
-        start_us: now_us(),
+        start,
+        start_us,
         last_ack_ns: AtomicU64::new(0),
         last_produce_ns: AtomicU64::new(0),
         producers_left: AtomicU64::new(workload.producers as u64),
         stop: AtomicBool::new(false),
         hist: Mutex::new((new_histogram(), new_histogram())),
         confirm_hist: Mutex::new(new_histogram()),
-        second: Mutex::new(new_histogram()),
+        series: Series::new(start, shards.keys.len()),
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
     });
@@ -311,23 +381,35 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     let mut tasks = tokio::task::JoinSet::new();
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
-        let next_seq = Arc::new(AtomicU64::new(0));
-        // Each lane is bound to one shard (`inflight` lanes per shard), so a shard whose master
-        // is down holds back only its own lanes: the other shards keep taking the producer's
-        // messages, as an application with a pipeline per node would.
-        let lanes = workload.inflight * shards.keys.len();
+        // Each lane is bound to one shard (`inflight` lanes per shard) and sends only that
+        // shard's messages, each when it is due: a shard whose master stalls holds back its own
+        // messages, which wait and show the stall in their latency, while the other shards carry
+        // on, as an application with a pipeline per node would. With free routing the lanes of a
+        // producer share one sequence instead.
+        let shard_count = shards.keys.len();
+        // Where each route stands: one per shard, shared by that shard's lanes (one for all with
+        // free routing).
+        let positions: Vec<Arc<AtomicU64>> = (0..shard_count)
+            .map(|_| Arc::new(AtomicU64::new(0)))
+            .collect();
+        let lanes = workload.inflight * shard_count;
         let lanes_left = Arc::new(AtomicU64::new(lanes as u64));
         for lane in 0..lanes {
-            let shard = (p + lane) % shards.keys.len();
-            let (sh, wl, conn, nb, ll) = (
+            let shard = (p + lane) % shard_count;
+            let (route, next) = if workload.free_routing {
+                (Route::all(count), positions[0].clone())
+            } else {
+                let route = Route::keyed(p as u32, shard, shard_count, count);
+                (route, positions[shard].clone())
+            };
+            let (sh, wl, conn, ll) = (
                 shared.clone(),
                 workload.clone(),
                 conn.clone(),
-                next_seq.clone(),
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
-                produce_lane(&sh, &wl, conn, p as u32, shard, count, &nb).await;
+                produce_lane(&sh, &wl, conn, p as u32, shard, route, &next).await;
                 if ll.fetch_sub(1, Relaxed) == 1 {
                     sh.producers_left.fetch_sub(1, Relaxed);
                 }
@@ -354,7 +436,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tasks.spawn(async move { claimer_loop(&sh, &wl, conn, &opts).await });
     }
 
-    let (ended_by, series) = watch(&shared, workload).await;
+    let ended_by = watch(&shared, workload).await;
     shared.stop.store(true, Relaxed);
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(workload.block_ms + 5000), drain)
@@ -364,15 +446,12 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tracing::warn!("some tasks did not stop in time; aborting them");
         tasks.abort_all();
     }
-    finish(&shared, workload, &mut admin, ended_by, series).await
+    finish(&shared, workload, &mut admin, ended_by).await
 }
 
-/// Polls progress every 10 ms, samples the per-second series, and decides when the run is over.
-async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
+/// Polls progress every 10 ms and decides when the run is over.
+async fn watch(sh: &Shared, wl: &Workload) -> String {
     let deadline = sh.start + Duration::from_millis(wl.deadline_ms);
-    let mut series = Vec::new();
-    let mut next_sample = sh.start + Duration::from_secs(1);
-    let (mut last_sent, mut last_acked, mut last_err) = (0, 0, 0);
     let mut last_progress = (Instant::now(), 0u64);
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -381,49 +460,24 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
         if acked != last_progress.1 {
             last_progress = (now, acked);
         }
-        if now >= next_sample {
-            let (sent, errs) = (sh.live.attempted.load(Relaxed), sh.errors.total());
-            let h = std::mem::replace(
-                &mut *sh.second.lock().unwrap_or_else(|e| e.into_inner()),
-                new_histogram(),
-            );
-            series.push(SecondSample {
-                t: finite((now - sh.start).as_secs_f64()),
-                sent: sent - last_sent,
-                acked: acked - last_acked,
-                errors: errs - last_err,
-                p50_us: if h.is_empty() {
-                    0
-                } else {
-                    h.value_at_quantile(0.5)
-                },
-                p99_us: if h.is_empty() {
-                    0
-                } else {
-                    h.value_at_quantile(0.99)
-                },
-            });
-            (last_sent, last_acked, last_err) = (sent, acked, errs);
-            next_sample += Duration::from_secs(1);
-        }
         let producers_done = sh.producers_left.load(Relaxed) == 0;
         if sh.live.stop.load(Relaxed) {
-            return ("stopped".into(), series);
+            return "stopped".into();
         }
         if producers_done && wl.consumers > 0 && acked >= sh.ledger.awaited_count() {
-            return ("all acked".into(), series);
+            return "all acked".into();
         }
         if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
-            return ("producers done".into(), series);
+            return "producers done".into();
         }
         if producers_done
             && now.duration_since(last_progress.0.max(sh.start))
                 >= Duration::from_millis(wl.quiet_ms)
         {
-            return ("quiet".into(), series);
+            return "quiet".into();
         }
         if now >= deadline {
-            return ("deadline".into(), series);
+            return "deadline".into();
         }
     }
 }
@@ -432,7 +486,7 @@ fn mark(at: &AtomicU64, start: Instant) {
     at.fetch_max(start.elapsed().as_nanos() as u64, Relaxed);
 }
 
-/// One producer lane: takes the producer's next batch until none is left, pipelines it to one
+/// One producer lane: takes its route's next messages until none is left, pipelines them to its
 /// shard, and books each reply. Errors are counted and followed by a short backoff, never fatal.
 async fn produce_lane(
     sh: &Shared,
@@ -440,58 +494,61 @@ async fn produce_lane(
     mut conn: ClusterConnection,
     p: u32,
     shard: usize,
-    count: u64,
-    next_seq: &AtomicU64,
+    route: Route,
+    next: &AtomicU64,
 ) {
     let batch = wl.batch as u64;
-    let keys = &sh.shards.keys;
+    let key = &sh.shards.keys[shard];
     let per_sec = wl.rate.map(|r| r / wl.producers as f64);
     let mut backoff = Duration::from_millis(5);
     loop {
         if sh.stopping() || sh.live.drain.load(Relaxed) {
             return;
         }
-        // Claim the producer's next messages: up to `batch`, and in open-loop mode only those
+        // Claim the route's next messages: up to `batch`, and in open-loop mode only those
         // already due, so a message is sent at its own scheduled time and its latency clock starts
-        // there: a stall shows up as latency instead of being hidden (coordinated omission).
-        let first = next_seq.load(Relaxed);
-        if first >= count {
+        // there. A stalled shard's due messages wait for it and are sent when it answers: the
+        // stall shows up as their latency instead of being hidden (coordinated omission).
+        let first = next.load(Relaxed);
+        if first >= route.len {
             return;
         }
-        let mut n = batch.min(count - first);
+        let mut n = batch.min(route.len - first);
         if let Some(rate) = per_sec {
-            let due_at = sh.start + Duration::from_secs_f64(first as f64 / rate);
+            let due_at = sh.start + Duration::from_secs_f64(route.seq(first) as f64 / rate);
             let now = Instant::now();
             if due_at > now {
                 tokio::time::sleep_until(due_at.into()).await;
                 continue;
             }
-            let due_by_now = ((now - sh.start).as_secs_f64() * rate) as u64 + 1;
-            n = n.min(due_by_now.saturating_sub(first).max(1));
+            let due = route.due_by((now - sh.start).as_secs_f64(), rate);
+            n = n.min(due.saturating_sub(first).max(1));
         }
-        if next_seq
+        if next
             .compare_exchange(first, first + n, Relaxed, Relaxed)
             .is_err()
         {
-            continue; // another lane of this producer took them
+            continue; // another lane of this route took them
         }
-        let last = first + n;
-        let key = &keys[shard];
         let sent_us = |seq: u64| match per_sec {
             Some(rate) => sh.start_us + (seq as f64 / rate * 1e6) as u64,
             None => now_us(),
         };
-        let tags: Vec<MessageTag> = (first..last)
-            .map(|seq| MessageTag {
-                producer: p,
-                seq,
-                sent_us: sent_us(seq),
+        let tags: Vec<MessageTag> = (first..first + n)
+            .map(|j| {
+                let seq = route.seq(j);
+                MessageTag {
+                    producer: p,
+                    seq,
+                    sent_us: sent_us(seq),
+                }
             })
             .collect();
         for t in &tags {
             sh.ledger.attempted(p, t.seq);
         }
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
+        sh.series.sent(shard, tags.len() as u64);
         let sent_at = sh.secs();
         let wait = wl.durability.command();
         let expected = tags.len() + usize::from(wait.is_some());
@@ -564,6 +621,7 @@ async fn produce_lane(
         if any_ok {
             sh.record_shard_ok(key);
         }
+        // The pipeline's replies are booked: the one point after each pipeline.
         mark(&sh.last_produce_ns, sh.start);
         if failed {
             tokio::time::sleep(backoff).await;
@@ -690,7 +748,7 @@ async fn consume(
                 continue;
             }
             got_any = true;
-            book_deliveries(sh, &deliveries, Via::New);
+            book_deliveries(sh, key, &deliveries, Via::New);
             if wl.crash_probability > 0.0 && rng.random_bool(wl.crash_probability) {
                 return true;
             }
@@ -701,12 +759,18 @@ async fn consume(
     false
 }
 
-fn book_deliveries(sh: &Shared, deliveries: &[Delivery], via: Via) {
+/// Books what was read from `key`; the send→delivery latency of each message is recorded once,
+/// at its first delivery (never for a redelivery, a duplicate write or a foreign entry).
+fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
     let now = now_us();
+    let shard = sh.shard_index(key);
     let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
     for d in deliveries {
-        sh.ledger.delivered(d.tag.as_ref(), via);
-        if let Some(t) = &d.tag {
+        let entry = shard
+            .zip(EntryId::parse(&d.id))
+            .map(|(shard, id)| Entry { shard, id });
+        let kind = sh.ledger.delivered(d.tag.as_ref(), via, entry);
+        if let (DeliveryKind::First, Some(t)) = (kind, &d.tag) {
             let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
         }
     }
@@ -726,16 +790,24 @@ async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &
         Ok(_) => {
             let now = now_us();
             mark(&sh.last_ack_ns, sh.start);
-            let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-            let mut s = sh.second.lock().unwrap_or_else(|e| e.into_inner());
-            for t in deliveries.iter().filter_map(|d| d.tag.as_ref()) {
-                sh.ledger.acked(t);
-                let lat = now.saturating_sub(t.sent_us).max(1);
-                let _ = h.0.record(lat);
-                let _ = s.record(lat);
+            // Each message's latency once, at its first ack; foreign entries and repeats are
+            // acked in Redis but measured nowhere.
+            let latencies: Vec<u64> = deliveries
+                .iter()
+                .filter_map(|d| d.tag.as_ref())
+                .filter(|t| sh.ledger.acked(t))
+                .map(|t| now.saturating_sub(t.sent_us).max(1))
+                .collect();
+            {
+                let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+                for &lat in &latencies {
+                    let _ = h.0.record(lat);
+                }
+            }
+            if let Some(shard) = sh.shard_index(key) {
+                sh.series.acked(shard, &latencies);
             }
             sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
-            drop((h, s));
             sh.record_shard_ok(key);
         }
         Err(e) => sh.record_shard_error(key, sent_at, &e),
@@ -765,11 +837,11 @@ async fn claimer_loop(
                     let claim = parse_xautoclaim(&v);
                     cursors[i] = claim.next;
                     if !claim.claimed.is_empty() {
-                        book_deliveries(sh, &claim.claimed, Via::Claim);
+                        book_deliveries(sh, key, &claim.claimed, Via::Claim);
                         ack(sh, &mut conn, key, &claim.claimed).await;
                     }
                 }
-                Err(e) => sh.record_error(&e),
+                Err(e) => sh.record_error(&e, Some(i)),
             }
         }
         tokio::time::sleep(Duration::from_millis(opts.interval_ms)).await;
@@ -801,28 +873,35 @@ async fn redis_totals(conn: &mut ClusterConnection, shards: &Shards) -> (Option<
     (pending, xlen)
 }
 
-/// Every tag still stored in the shards (XRANGE in pages), to tell undelivered from lost.
-async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Option<Vec<MessageTag>> {
+/// Every tag still stored in each shard (XRANGE in pages), to tell undelivered from lost; `None`
+/// for a shard that could not be read (its messages are unverifiable).
+async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Vec<ShardScan> {
     let mut out = Vec::new();
     for key in &shards.keys {
-        let mut start = "-".to_string();
-        for _ in 0..100_000 {
-            let v: Value = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(&start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await
-                .ok()?;
-            let entries = parse_entries(&v);
-            let Some(last) = entries.last() else { break };
-            start = format!("({}", last.id);
-            out.extend(entries.iter().filter_map(|d| d.tag));
-            if entries.len() < 1000 {
-                break;
-            }
+        out.push(scan_shard(conn, key).await);
+    }
+    out
+}
+
+async fn scan_shard(conn: &mut ClusterConnection, key: &str) -> ShardScan {
+    let mut out = Vec::new();
+    let mut start = "-".to_string();
+    for _ in 0..100_000 {
+        let v: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .ok()?;
+        let entries = parse_entries(&v);
+        let Some(last) = entries.last() else { break };
+        start = format!("({}", last.id);
+        out.extend(entries.iter().filter_map(|d| d.tag));
+        if entries.len() < 1000 {
+            break;
         }
     }
     Some(out)
@@ -833,18 +912,37 @@ async fn finish(
     wl: &Workload,
     admin: &mut ClusterConnection,
     ended_by: String,
-    series: Vec<SecondSample>,
 ) -> Result<RunResult> {
     let (pending, xlen) = redis_totals(admin, &sh.shards).await;
     let mut counts = sh.ledger.counts(pending.unwrap_or(0));
     let mut disagreements = Vec::new();
     if counts.lost > 0 {
-        match stored_tags(admin, &sh.shards).await {
-            Some(stored) => settle_lost(&sh.ledger, &mut counts, &stored),
-            None => disagreements.push(
-                "could not scan the streams at the end: lost may include undelivered entries"
-                    .into(),
-            ),
+        let scans = stored_tags(admin, &sh.shards).await;
+        let shards = sh.shards.keys.len();
+        let unreadable: Vec<&String> = sh
+            .shards
+            .keys
+            .iter()
+            .zip(&scans)
+            .filter(|(_, s)| s.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        if wl.free_routing {
+            // Any message may be on any shard: one unreadable shard makes every undelivered
+            // message not found elsewhere unverifiable.
+            let blind = scans.iter().position(Option::is_none).unwrap_or(0);
+            settle_lost(&sh.ledger, &mut counts, &scans, |_, _| blind);
+        } else {
+            settle_lost(&sh.ledger, &mut counts, &scans, |p, seq| {
+                shard_of(p, seq, shards)
+            });
+        }
+        if !unreadable.is_empty() {
+            disagreements.push(format!(
+                "could not read {} at the end: its {} undelivered message(s) are unverifiable, neither lost nor safe",
+                unreadable.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                counts.unverifiable
+            ));
         }
     }
     if pending.is_none() {
@@ -856,7 +954,7 @@ async fn finish(
         // So may unconfirmed ones (XADD ok, durability wait short).
         let expected_max = counts.produced + counts.produce_indeterminate + counts.unconfirmed;
         if x < expected_min {
-            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries were deleted or evicted"));
+            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
         } else if x > expected_max {
             disagreements.push(format!(
                 "XLEN says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
@@ -887,17 +985,35 @@ async fn finish(
     } else {
         counts.produced
     };
-    let (h_ack, h_del) = {
+    let (h_ack, h_del, latency_histogram) = {
         let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-        (Latency::from_histogram(&h.0), Latency::from_histogram(&h.1))
+        (
+            Latency::from_histogram(&h.0),
+            Latency::from_histogram(&h.1),
+            h.0.clone(),
+        )
     };
-    let mut verdict = counts.verdict();
-    if verdict == "ok" && wl.consumers > 0 && counts.acked < counts.produced {
-        verdict = format!(
-            "ok, but {} produced message(s) not acked (ended by {ended_by})",
+    let verdict = counts.verdict();
+    let mut notes = Vec::new();
+    if wl.consumers > 0 && counts.acked < counts.produced {
+        notes.push(format!(
+            "{} produced message(s) not acked when the run ended ({ended_by})",
             counts.produced - counts.acked
-        );
+        ));
     }
+    if counts.unverifiable > 0 {
+        notes.push(format!(
+            "{} message(s) unverifiable: acknowledged by Redis, never delivered, on a shard that could not be read at the end",
+            counts.unverifiable
+        ));
+    }
+    if counts.duplicated > 0 || counts.duplicate_writes > 0 {
+        notes.push(format!(
+            "{} duplicate deliveries (the same entry again), {} duplicate writes (a message in a second entry)",
+            counts.duplicated, counts.duplicate_writes
+        ));
+    }
+    let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
     Ok(RunResult {
         elapsed_seconds: finite(elapsed),
         throughput_msgs_per_sec: if elapsed > 0.0 {
@@ -911,10 +1027,12 @@ async fn finish(
         confirm_latency_us: Latency::from_histogram(
             &sh.confirm_hist.lock().unwrap_or_else(|e| e.into_inner()),
         ),
+        latency_histogram,
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
-        series,
-        verdict,
+        series: sh.series.samples(end_s),
+        verdict: verdict.to_string(),
+        notes,
         ended_by,
         consumer_crashes: sh.live.crashes.load(Relaxed),
         shard_keys: sh.shards.keys.clone(),
@@ -935,4 +1053,44 @@ pub fn peak_rss_bytes() -> u64 {
             Some(kb * 1024)
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_routes_cover_every_message_once_on_the_shard_it_belongs_to() {
+        for (producer, shards, count) in [(0u32, 3usize, 10u64), (2, 3, 11), (1, 4, 3), (5, 1, 7)] {
+            let mut seen = vec![0u32; count as usize];
+            for shard in 0..shards {
+                let r = Route::keyed(producer, shard, shards, count);
+                for j in 0..r.len {
+                    let seq = r.seq(j);
+                    assert_eq!(shard_of(producer, seq, shards), shard);
+                    seen[seq as usize] += 1;
+                }
+            }
+            assert!(
+                seen.iter().all(|&n| n == 1),
+                "{producer} {shards} {count}: {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_is_due_as_its_producers_schedule_says() {
+        // 3 shards, producer 0, shard 1: seqs 1, 4, 7, ... at 10 msg/s, seq s due at s/10 s.
+        let r = Route::keyed(0, 1, 3, 100);
+        assert_eq!(
+            r.due_by(0.0, 10.0),
+            0,
+            "seq 0 is due, but it is not this shard's"
+        );
+        assert_eq!(r.due_by(0.1, 10.0), 1);
+        assert_eq!(r.due_by(0.39, 10.0), 1);
+        assert_eq!(r.due_by(0.4, 10.0), 2);
+        assert_eq!(r.due_by(1e6, 10.0), r.len);
+        assert_eq!(Route::all(5).due_by(0.25, 10.0), 3);
+    }
 }

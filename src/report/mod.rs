@@ -272,7 +272,7 @@ pub fn summary(title: &str, r: &RunResult) -> String {
             thousands(c.unconfirmed)
         ));
     }
-    for d in &r.disagreements {
+    for d in r.notes.iter().chain(&r.disagreements) {
         s.push_str(&format!("  note        {d}\n"));
     }
     s.push_str(&format!("  verdict     {}\n", r.verdict));

@@ -53,7 +53,7 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// A report whose common fields come from one run of the workload.
     pub fn from_run(scenario: &str, config: serde_json::Value, run: &RunResult) -> Self {
-        ScenarioReport {
+        let report = ScenarioReport {
             scenario: scenario.to_string(),
             config,
             verdict: run.verdict.clone(),
@@ -65,33 +65,28 @@ impl ScenarioReport {
             series: run.series.clone(),
             events: Vec::new(),
             details: serde_json::Map::new(),
-        }
+        };
+        run.notes.iter().fold(report, |r, n| r.finding(n.clone()))
     }
 
-    /// A report over several runs: counts, errors and elapsed time summed over them, latency the
-    /// worst run's per percentile (percentiles of different runs cannot be merged without their
-    /// histograms), no series, and the checker's verdict on the summed counts.
+    /// A report over several runs: counts, errors and elapsed time summed over them, latency from
+    /// their histograms added together, no series, and the checker's verdict on the summed counts.
     pub fn combined(scenario: &str, config: serde_json::Value, runs: &[&RunResult]) -> Self {
         let mut report = Self::from_run(scenario, config, runs[0]);
         let mut counts = Counts::default();
         let mut errors = BTreeMap::new();
-        let mut latency = Latency::default();
+        let mut histogram = crate::metrics::new_histogram();
         let mut elapsed = 0.0;
         for r in runs {
             add_counts(&mut counts, &r.counts);
             for (k, v) in &r.errors {
                 *errors.entry(k.clone()).or_insert(0) += v;
             }
-            let l = &r.latency_us;
-            latency.p50 = latency.p50.max(l.p50);
-            latency.p90 = latency.p90.max(l.p90);
-            latency.p99 = latency.p99.max(l.p99);
-            latency.p999 = latency.p999.max(l.p999);
-            latency.max = latency.max.max(l.max);
-            latency.count += l.count;
+            // Adding histograms is the one sound way to pool percentiles of several runs.
+            let _ = histogram.add(&r.latency_histogram);
             elapsed += r.elapsed_seconds;
         }
-        report.verdict = counts.verdict();
+        report.verdict = counts.verdict().to_string();
         report.throughput_msgs_per_sec = if elapsed > 0.0 {
             crate::metrics::finite(counts.acked as f64 / elapsed)
         } else {
@@ -99,7 +94,7 @@ impl ScenarioReport {
         };
         report.counts = counts;
         report.errors = errors;
-        report.latency_us = latency;
+        report.latency_us = Latency::from_histogram(&histogram);
         report.elapsed_seconds = crate::metrics::finite(elapsed);
         report.series = Vec::new();
         report
@@ -212,7 +207,10 @@ pub(crate) fn add_counts(total: &mut Counts, c: &Counts) {
     total.delivered += c.delivered;
     total.acked += c.acked;
     total.lost += c.lost;
+    total.unverifiable += c.unverifiable;
     total.duplicated += c.duplicated;
+    total.duplicate_writes += c.duplicate_writes;
+    total.redelivered += c.redelivered;
     total.recovered += c.recovered;
     total.unexpected += c.unexpected;
     total.pending_at_end += c.pending_at_end;

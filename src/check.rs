@@ -322,13 +322,22 @@ impl Ledger {
     /// Calls `f(producer, seq)` for every message Redis acknowledged that was never delivered:
     /// the candidates for `lost`.
     pub fn for_each_undelivered(&self, mut f: impl FnMut(u32, u64)) {
+        self.for_each_produced(|p, seq, delivered| {
+            if !delivered {
+                f(p, seq)
+            }
+        });
+    }
+
+    /// Calls `f(producer, seq, delivered)` for every message Redis acknowledged.
+    pub fn for_each_produced(&self, mut f: impl FnMut(u32, u64, bool)) {
         for (p, b) in self.books.iter().enumerate() {
             for w in 0..b.produced.words.len() {
-                let mut bits =
-                    b.produced.words[w].load(Relaxed) & !b.delivered.words[w].load(Relaxed);
+                let delivered = b.delivered.words[w].load(Relaxed);
+                let mut bits = b.produced.words[w].load(Relaxed);
                 while bits != 0 {
                     let i = bits.trailing_zeros() as u64;
-                    f(p as u32, w as u64 * 64 + i);
+                    f(p as u32, w as u64 * 64 + i, delivered & (1 << i) != 0);
                     bits &= bits - 1;
                 }
             }
@@ -369,6 +378,11 @@ pub struct Counts {
     /// Acknowledged by Redis, never delivered, on a shard that could not be read at the end:
     /// neither lost nor safe.
     pub unverifiable: u64,
+    /// Acknowledged by Redis, never delivered, and removed by `--trim maxlen:N` before a consumer
+    /// read it (Redis's own count of removed entries explains it): lost by configuration, a
+    /// finding beside the verdict, not `lost`. Always 0 under other trim modes.
+    #[serde(default)]
+    pub trimmed_unread: u64,
     /// The same entry delivered again where it must not be (a second new delivery of it, or a
     /// claim of an already-acked message).
     pub duplicated: u64,

@@ -197,6 +197,16 @@ pub struct RunArgs {
     /// none | wait:N[:TIMEOUT_MS] | waitaof:LOCAL:REPLICAS[:TIMEOUT_MS].
     #[arg(long, default_value = "none", value_name = "MODE")]
     pub durability: crate::durability::Durability,
+    /// Trim the streams while the run goes on: none | acked (behind the consumer group, never an
+    /// unread or pending entry) | maxlen:N (XADD MAXLEN ~ N, as an application capping its
+    /// stream; what is trimmed unread is counted as trimmed_unread). Default: acked with
+    /// --duration, else none.
+    #[arg(long, value_name = "MODE")]
+    pub trim: Option<crate::trim::Trim>,
+    /// Rewrite the --json report every this many seconds while the run goes on, so an interrupted
+    /// run keeps its figures (0: only at the end). Default: 10 with --duration, else 0.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
+    pub checkpoint: Option<f64>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -379,6 +389,14 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
         return Err("must be at most a week (604800 seconds)".into());
     }
     Ok(v)
+}
+
+/// Seconds, where 0 means "off".
+pub fn parse_secs_or_zero(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v == 0.0 => Ok(0.0),
+        _ => parse_secs(s),
+    }
 }
 
 /// Messages per second > 0.

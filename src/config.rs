@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::{ClusterArgs, FsyncArg, OnOff, RunArgs};
 use crate::cluster::{Credentials, Endpoint, Tls};
+use crate::trim::Trim;
 use crate::workload::{ClaimerOptions, Workload};
 use crate::{Aof, Error, Fsync, LocalClusterOptions, Result};
 
@@ -304,6 +305,8 @@ pub struct RunSettings {
     pub workload: Workload,
     pub json: Option<PathBuf>,
     pub strict: bool,
+    /// Rewrite `json` this often during the run (`None`: only at the end).
+    pub checkpoint: Option<Duration>,
 }
 
 /// Resolves `rcstress run`'s flags against the environment.
@@ -360,14 +363,22 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
         deadline_ms: timeout_ms,
         quiet_ms: (args.autoclaim_idle * 3).max(5_000),
         durability: args.durability,
+        trim: args.trim.unwrap_or(match args.duration {
+            Some(_) => Trim::Acked,
+            None => Trim::None,
+        }),
         ..Workload::default()
     };
     workload.validate()?;
+    let checkpoint = args
+        .checkpoint
+        .unwrap_or(if args.duration.is_some() { 10.0 } else { 0.0 });
     Ok(RunSettings {
         cluster,
         workload,
         json: args.json.clone(),
         strict: args.strict,
+        checkpoint: (checkpoint > 0.0).then(|| Duration::from_secs_f64(checkpoint)),
     })
 }
 

@@ -14,6 +14,7 @@
 //!   aof-compare), and durability and servers.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
+//! - [`trim`]: `--trim acked | maxlen:N`, bounded streams for long runs, and what trimming removed.
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
 //! - [`error`]: the one [`Error`] type.
 
@@ -30,6 +31,7 @@ pub mod report;
 pub mod scenario;
 pub mod storage;
 pub mod stream;
+pub mod trim;
 pub mod workload;
 
 pub use cluster::{Aof, Endpoint, Fsync, LocalCluster, LocalClusterOptions};

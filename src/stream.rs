@@ -245,9 +245,22 @@ pub async fn create_group(conn: &mut ClusterConnection, key: &str, group: &str) 
 
 /// The XADD command for one message.
 pub fn xadd_cmd(key: &str, tag: &MessageTag, payload: &[u8]) -> redis::Cmd {
+    xadd_capped_cmd(key, tag, payload, None)
+}
+
+/// XADD with `MAXLEN ~ n` when `maxlen` is given: the stream keeps about its newest n entries.
+pub fn xadd_capped_cmd(
+    key: &str,
+    tag: &MessageTag,
+    payload: &[u8],
+    maxlen: Option<u64>,
+) -> redis::Cmd {
     let mut cmd = redis::cmd("XADD");
-    cmd.arg(key)
-        .arg("*")
+    cmd.arg(key);
+    if let Some(n) = maxlen {
+        cmd.arg("MAXLEN").arg("~").arg(n);
+    }
+    cmd.arg("*")
         .arg("m")
         .arg(tag.encode())
         .arg("d")

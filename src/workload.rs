@@ -21,6 +21,7 @@ use crate::metrics::{
 use crate::stream::{
     self, now_us, parse_entries, parse_xautoclaim, parse_xreadgroup, Delivery, MessageTag, Shards,
 };
+use crate::trim::{self, Trim};
 use crate::{Error, Result};
 
 /// The claimer: XAUTOCLAIM of entries idle at least `min_idle`, every `interval`.
@@ -68,6 +69,8 @@ pub struct Workload {
     /// What producers wait for after each pipeline (WAIT / WAITAOF) before a message counts as
     /// acknowledged.
     pub durability: Durability,
+    /// How the streams are trimmed while the run goes on ([`Trim`]).
+    pub trim: Trim,
 }
 
 impl Default for Workload {
@@ -91,6 +94,7 @@ impl Default for Workload {
             quiet_ms: 5_000,
             reset: true,
             durability: Durability::None,
+            trim: Trim::None,
         }
     }
 }
@@ -253,6 +257,9 @@ pub struct RunResult {
     pub shard_keys: Vec<String>,
     /// What Redis itself said at the end (XLEN / XPENDING over shards), to cross-check the ledger.
     pub redis_xlen: Option<u64>,
+    /// Entries trimming removed from the shard streams, as Redis counts them (XINFO STREAM
+    /// entries-added − length, summed); `None` without `--trim` or when a shard could not be read.
+    pub trimmed_entries: Option<u64>,
     /// Disagreements between the ledger and Redis, each a sentence.
     pub disagreements: Vec<String>,
     pub ledger_bytes: usize,
@@ -436,6 +443,18 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tasks.spawn(async move { claimer_loop(&sh, &wl, conn, &opts).await });
     }
 
+    if workload.trim == Trim::Acked {
+        let mut conn = endpoint.cluster_connection(Duration::from_secs(2)).await?;
+        let sh = shared.clone();
+        tasks.spawn(async move {
+            while !sh.stopping() {
+                for key in &sh.shards.keys {
+                    trim::trim_acked(&mut conn, key, &sh.shards.group).await;
+                }
+                tokio::time::sleep(Trim::ACKED_EVERY).await;
+            }
+        });
+    }
     let ended_by = watch(&shared, workload).await;
     shared.stop.store(true, Relaxed);
     let drain = async { while tasks.join_next().await.is_some() {} };
@@ -554,7 +573,7 @@ async fn produce_lane(
         let expected = tags.len() + usize::from(wait.is_some());
         let mut results: Vec<redis::RedisResult<Value>> = if expected == 1 {
             vec![
-                stream::xadd_cmd(key, &tags[0], &sh.payload)
+                stream::xadd_capped_cmd(key, &tags[0], &sh.payload, wl.trim.maxlen())
                     .query_async(&mut conn)
                     .await,
             ]
@@ -562,7 +581,12 @@ async fn produce_lane(
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
             for t in &tags {
-                pipe.add_command(stream::xadd_cmd(key, t, &sh.payload));
+                pipe.add_command(stream::xadd_capped_cmd(
+                    key,
+                    t,
+                    &sh.payload,
+                    wl.trim.maxlen(),
+                ));
             }
             // Keyless, so the pipeline still routes by the XADDs' slot: same node, same
             // connection, after the writes it must cover.
@@ -916,6 +940,15 @@ async fn finish(
     let (pending, xlen) = redis_totals(admin, &sh.shards).await;
     let mut counts = sh.ledger.counts(pending.unwrap_or(0));
     let mut disagreements = Vec::new();
+    let mut removed = Vec::new();
+    if wl.trim != Trim::None {
+        for key in &sh.shards.keys {
+            removed.push(trim::removed_entries(admin, key).await);
+        }
+    }
+    let trimmed_entries: Option<u64> = (wl.trim != Trim::None)
+        .then(|| removed.iter().copied().sum())
+        .flatten();
     if counts.lost > 0 {
         let scans = stored_tags(admin, &sh.shards).await;
         let shards = sh.shards.keys.len();
@@ -937,6 +970,15 @@ async fn finish(
                 shard_of(p, seq, shards)
             });
         }
+        if wl.trim.maxlen().is_some() {
+            disagreements.extend(trim::settle_trimmed(
+                &sh.ledger,
+                &mut counts,
+                &scans,
+                &removed,
+                |p, seq| shard_of(p, seq, shards),
+            ));
+        }
         if !unreadable.is_empty() {
             disagreements.push(format!(
                 "could not read {} at the end: its {} undelivered message(s) are unverifiable, neither lost nor safe",
@@ -948,16 +990,27 @@ async fn finish(
     if pending.is_none() {
         disagreements.push("XPENDING failed at the end (stream or group gone?)".into());
     }
-    if let Some(x) = xlen {
+    // What trimming removed was in the stream: XLEN plus it is what was written.
+    let written = match (wl.trim, xlen, trimmed_entries) {
+        (Trim::None, x, _) => x,
+        (_, Some(x), Some(t)) => Some(x + t),
+        _ => None,
+    };
+    if let Some(x) = written {
+        let plus = if wl.trim == Trim::None {
+            ""
+        } else {
+            " + trimmed"
+        };
         let expected_min = counts.produced;
         // Sends that timed out may have landed: they may add to XLEN without being "produced".
         // So may unconfirmed ones (XADD ok, durability wait short).
         let expected_max = counts.produced + counts.produce_indeterminate + counts.unconfirmed;
         if x < expected_min {
-            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
+            disagreements.push(format!("XLEN{plus} says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
         } else if x > expected_max {
             disagreements.push(format!(
-                "XLEN says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
+                "XLEN{plus} says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
                 x - expected_max
             ));
         }
@@ -1007,6 +1060,12 @@ async fn finish(
             counts.unverifiable
         ));
     }
+    if counts.trimmed_unread > 0 {
+        notes.push(format!(
+            "{} message(s) trimmed unread: removed by --trim {} before a consumer read them (lost by configuration, not counted as lost)",
+            counts.trimmed_unread, wl.trim
+        ));
+    }
     if counts.duplicated > 0 || counts.duplicate_writes > 0 {
         notes.push(format!(
             "{} duplicate deliveries (the same entry again), {} duplicate writes (a message in a second entry)",
@@ -1037,6 +1096,7 @@ async fn finish(
         consumer_crashes: sh.live.crashes.load(Relaxed),
         shard_keys: sh.shards.keys.clone(),
         redis_xlen: xlen,
+        trimmed_entries,
         disagreements,
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),

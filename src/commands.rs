@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -12,7 +12,8 @@ use crate::cli::{
 use crate::cluster::ClusterFacts;
 use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env};
 use crate::report::{
-    facts_summary, scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument,
+    facts_summary, scenario_summary, summary, HtmlSink, JsonSink, Progress, RunCheckpoint,
+    RunReport, ScenarioDocument,
 };
 use crate::scenario::{aof, crash, durability, failover, memory, servers, ScenarioReport};
 use crate::{run, Endpoint, Error, Live, LocalCluster, LocalClusterOptions, Result};
@@ -189,19 +190,14 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
     };
     let live = Arc::new(Live::default());
     let bar = progress_bar(settings.workload.messages);
-    let ticker = {
-        let (live, bar) = (live.clone(), bar.clone());
-        tokio::spawn(async move {
-            loop {
-                bar.set_position(live.acked.load(Relaxed));
-                let errors = live.errors.load(Relaxed);
-                if errors > 0 {
-                    bar.set_message(format!("({errors} errors)"));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let config = serde_json::json!({ "workload": &settings.workload, "cluster": settings.cluster.describe() });
+    let ticker = tokio::spawn(progress_loop(
+        live.clone(),
+        bar.clone(),
+        cluster.endpoint.clone(),
+        settings.json.clone().zip(settings.checkpoint),
+        config.clone(),
+    ));
     let (result, interrupted) = match graceful(
         run(&cluster.endpoint, &settings.workload, live.clone()),
         &live,
@@ -237,7 +233,11 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
             tool: "rcstress",
             version: env!("CARGO_PKG_VERSION"),
             command: "run",
-            config: serde_json::json!({ "workload": w, "cluster": settings.cluster.describe() }),
+            status: match interrupted {
+                Some(_) => "interrupted, partial report",
+                None => "complete",
+            },
+            config,
             result: &result,
             facts: &facts,
         };
@@ -249,6 +249,58 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
         None if settings.strict && result.verdict != "ok" => Outcome::VerdictFailed,
         None => Outcome::Done,
     })
+}
+
+/// The progress line (acked count every 100 ms; rate, backlog and server memory every second)
+/// and, with `checkpoint = (path, every)`, the JSON checkpoint rewritten at that interval.
+/// Runs until aborted.
+async fn progress_loop(
+    live: Arc<Live>,
+    bar: ProgressBar,
+    endpoint: Endpoint,
+    checkpoint: Option<(std::path::PathBuf, Duration)>,
+    config: serde_json::Value,
+) {
+    let mut progress = Progress::default();
+    let (mut last_line, mut last_checkpoint) = (Instant::now(), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        bar.set_position(live.acked.load(Relaxed));
+        let since = last_line.elapsed().as_secs_f64();
+        if since >= 1.0 {
+            last_line = Instant::now();
+            let acked = live.acked.load(Relaxed);
+            let produced = live.produced.load(Relaxed);
+            progress = Progress {
+                elapsed_seconds: live.secs(),
+                attempted: live.attempted.load(Relaxed),
+                produced,
+                acked,
+                backlog: produced.saturating_sub(acked),
+                errors: live.errors.load(Relaxed),
+                acked_per_sec: acked.saturating_sub(progress.acked) as f64 / since,
+                server_used_memory_bytes: crate::trim::masters_used_memory(&endpoint).await,
+                client_peak_rss_bytes: crate::workload::peak_rss_bytes(),
+            };
+            bar.set_message(progress.line());
+        }
+        if let Some((path, every)) = &checkpoint {
+            if last_checkpoint.elapsed() >= *every {
+                last_checkpoint = Instant::now();
+                let doc = RunCheckpoint {
+                    tool: "rcstress",
+                    version: env!("CARGO_PKG_VERSION"),
+                    command: "run",
+                    status: "running",
+                    config: config.clone(),
+                    progress: progress.clone(),
+                };
+                if let Err(e) = JsonSink::checkpoint(path, &doc) {
+                    tracing::warn!("checkpoint: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// The embedded cluster's options, or an error saying why this scenario cannot use `--nodes`.

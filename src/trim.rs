@@ -186,6 +186,29 @@ pub fn settle_trimmed(
     notes
 }
 
+/// `used_memory` summed over the masters that serve slots: the server side of "bounded memory".
+/// `None` when one of them cannot be asked.
+pub async fn masters_used_memory(ep: &crate::Endpoint) -> Option<u64> {
+    let mut total = 0;
+    for n in ep.topology().await.ok()? {
+        if !n.is_master() || n.slots.is_empty() {
+            continue;
+        }
+        let (host, port) = n.host_port()?;
+        let mut conn = ep.node_connection(&host, port).await.ok()?;
+        let text: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        total += crate::cluster::topology::parse_info_fields(&text)
+            .get("used_memory")?
+            .parse::<u64>()
+            .ok()?;
+    }
+    Some(total)
+}
+
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     let items = match v {
         Value::Array(items) => items,
@@ -263,7 +286,15 @@ mod tests {
             assert_eq!(text.parse::<Trim>(), Ok(mode));
         }
         assert_eq!(Trim::MaxLen(5).to_string(), "maxlen:5");
-        for bad in ["", "maxlen", "maxlen:", "maxlen:0", "maxlen:-3", "minid", "all"] {
+        for bad in [
+            "",
+            "maxlen",
+            "maxlen:",
+            "maxlen:0",
+            "maxlen:-3",
+            "minid",
+            "all",
+        ] {
             let e = bad.parse::<Trim>().unwrap_err();
             assert!(e.contains("none, acked or maxlen:N"), "{bad}: {e}");
         }

@@ -22,12 +22,61 @@ pub struct RunReport<'a> {
     pub tool: &'static str,
     pub version: &'static str,
     pub command: &'static str,
+    /// "complete", or "interrupted, partial report" after Ctrl-C / SIGTERM.
+    pub status: &'static str,
     pub config: serde_json::Value,
     #[serde(flatten)]
     pub result: &'a RunResult,
     /// `server`, `data_dirs`, `warnings`.
     #[serde(flatten)]
     pub facts: &'a ClusterFacts,
+}
+
+/// The JSON of `rcstress run` while it goes on (`--checkpoint`): the live counters, rewritten
+/// atomically, replaced by the [`RunReport`] at the end. A run killed hard keeps this.
+#[derive(Serialize)]
+pub struct RunCheckpoint {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command: &'static str,
+    /// "running".
+    pub status: &'static str,
+    pub config: serde_json::Value,
+    pub progress: Progress,
+}
+
+/// Where a long run stands (the progress line and the checkpoint).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Progress {
+    pub elapsed_seconds: f64,
+    pub attempted: u64,
+    pub produced: u64,
+    pub acked: u64,
+    /// Produced and not yet acked.
+    pub backlog: u64,
+    pub errors: u64,
+    /// Acked per second over the last progress interval.
+    pub acked_per_sec: f64,
+    /// `used_memory` summed over the masters; `None` when a master could not be asked.
+    pub server_used_memory_bytes: Option<u64>,
+    /// Peak resident memory of the client so far.
+    pub client_peak_rss_bytes: u64,
+}
+
+impl Progress {
+    /// The one-line form the progress display shows.
+    pub fn line(&self) -> String {
+        let mem = self
+            .server_used_memory_bytes
+            .map_or("?".into(), |b| format!("{:.1} MB", b as f64 / 1e6));
+        format!(
+            "{:.0} msg/s acked, backlog {}, server used_memory {mem}, client {:.1} MB, {} errors",
+            self.acked_per_sec,
+            thousands(self.backlog),
+            self.client_peak_rss_bytes as f64 / 1e6,
+            self.errors
+        )
+    }
 }
 
 /// An output file, checked for writability before the run and written whole (temp file +
@@ -97,6 +146,12 @@ impl JsonSink {
     /// Proves now that `path` can be written: creates a temp file beside it.
     pub fn prepare(path: &Path) -> Result<JsonSink> {
         OutputFile::prepare(path, "--json", "json").map(JsonSink)
+    }
+
+    /// Writes `value` to `path` now (temp file + rename), leaving any sink for the final write:
+    /// a reader never sees a half-written checkpoint.
+    pub fn checkpoint<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+        JsonSink::prepare(path)?.commit(value)
     }
 
     /// Serializes `value` (pretty) and moves it into place. Non-finite floats become `null`

@@ -1,0 +1,143 @@
+//! Long runs with bounded memory: `--trim acked` keeps the servers' memory flat, `--trim maxlen`
+//! counts what it removed unread exactly, and a long run's JSON checkpoint is valid mid-run.
+
+mod support;
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use redis_cluster_stress::trim::{masters_used_memory, Trim};
+use redis_cluster_stress::Workload;
+use support::wait_for;
+
+/// 20 s at 5,000 msg/s with `--trim acked`: the stream holds what the consumers have not acked
+/// plus at most a trimming interval, so used_memory on the masters grows by no more than a few
+/// seconds' worth of messages after the start. Untrimmed, the same run grows it by 100,000 ×
+/// ~114 bytes (the measure) ≈ 11 MB, above the bound: the test can fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trim_acked_keeps_server_memory_flat() {
+    const RATE: f64 = 5_000.0;
+    const SECS: f64 = 20.0;
+    // Generous per-message cost (stream entry, radix tree, listpack) and a window of seconds.
+    const BYTES_PER_MSG: f64 = 200.0;
+    const WINDOW_SECS: f64 = 4.0;
+    let cluster = support::cluster(3, 0).await;
+    let wl = Workload {
+        messages: (RATE * SECS) as u64,
+        rate: Some(RATE),
+        trim: Trim::Acked,
+        ..Default::default()
+    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
+    wait_for("3 s of load", 30, || live.secs() >= 3.0).await;
+    let before = masters_used_memory(cluster.endpoint())
+        .await
+        .expect("used_memory of every master");
+    let mut after = before;
+    // Sample while the run goes on; the highest reading counts.
+    while !load.is_finished() {
+        if let Some(m) = masters_used_memory(cluster.endpoint()).await {
+            after = after.max(m);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let r = load.await.unwrap().unwrap();
+    assert_eq!(r.verdict, "ok", "{r:#?}");
+    assert_eq!(r.counts.acked, wl.messages);
+    assert_eq!(r.counts.trimmed_unread, 0);
+    assert!(r.disagreements.is_empty(), "{:?}", r.disagreements);
+    let trimmed = r.trimmed_entries.expect("XINFO STREAM on every shard");
+    let xlen = r.redis_xlen.unwrap();
+    assert_eq!(
+        xlen + trimmed,
+        wl.messages,
+        "what is left plus what was trimmed is what was written"
+    );
+    let bound = (RATE * WINDOW_SECS * BYTES_PER_MSG) as u64;
+    assert!(
+        after.saturating_sub(before) <= bound,
+        "used_memory grew {} bytes (from {before} to {after}), bound {bound}; xlen at end {xlen}",
+        after - before
+    );
+}
+
+/// 6,000 messages, no consumer, each stream capped at ~500 entries: every message trimmed away
+/// is counted as `trimmed_unread`, not lost, and the count equals what Redis says it removed
+/// and what XLEN no longer holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maxlen_without_a_consumer_counts_exactly_what_it_trimmed_unread() {
+    let cluster = support::cluster(3, 0).await;
+    let wl = Workload {
+        messages: 6_000,
+        consumers: 0,
+        trim: Trim::MaxLen(500),
+        ..Default::default()
+    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
+    let r = load.await.unwrap().unwrap();
+    assert_eq!(live.produced.load(Relaxed), 6_000);
+    let xlen = r.redis_xlen.unwrap();
+    assert!(
+        (1_500..6_000).contains(&xlen),
+        "three streams of ~500: {xlen}"
+    );
+    assert_eq!(r.counts.lost, 0, "{r:#?}");
+    assert_eq!(r.counts.trimmed_unread, 6_000 - xlen);
+    assert_eq!(r.trimmed_entries, Some(6_000 - xlen));
+    assert_eq!(r.verdict, "ok");
+    assert!(r.disagreements.is_empty(), "{:?}", r.disagreements);
+    support::assert_mentions(&r.notes, "trimmed unread");
+}
+
+/// A `--duration` run with `--checkpoint 1`: while it runs, the --json file is already there,
+/// valid JSON saying "running" with live counters; at the end it is the full report.
+#[test]
+fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let args = [
+        "run",
+        "--duration",
+        "8",
+        "--rate",
+        "2000",
+        "--checkpoint",
+        "1",
+        "--replicas",
+        "0",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let mut child = cli::command(dir.path(), &args, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn rcstress");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut mid = None;
+    while Instant::now() < deadline && mid.is_none() {
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(text) = std::fs::read_to_string(&json) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("checkpoint is not valid JSON ({e}): {text}"));
+        if v["status"] == "running" && v["progress"]["acked"].as_u64() > Some(0) {
+            mid = Some(v);
+        }
+    }
+    let status = cli::wait_bounded(&mut child, Duration::from_secs(60));
+    let mid = mid.expect("a checkpoint with acked messages during the run");
+    assert_eq!(mid["config"]["workload"]["trim"], "acked");
+    assert!(mid["progress"]["server_used_memory_bytes"].as_u64() > Some(0));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let end: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(end["status"], "complete");
+    assert_eq!(end["verdict"], "ok");
+    assert_eq!(end["counts"]["acked"], 16_000);
+    assert_eq!(end["counts"]["trimmed_unread"], 0);
+}

@@ -394,7 +394,7 @@ pub fn parse_secs(s: &str) -> Result<f64, String> {
 /// Seconds, where 0 means "off".
 pub fn parse_secs_or_zero(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v == 0.0 => Ok(0.0),
+        Ok(0.0) => Ok(0.0),
         _ => parse_secs(s),
     }
 }

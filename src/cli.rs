@@ -227,6 +227,9 @@ pub enum ScenarioName {
     Durability,
     /// The same cycle on each installed server (Redis, Valkey), AOF off and on.
     Servers,
+    /// Consumers stop while producers go on, then resume: backlog peak, drain rate, time to
+    /// catch up (or never).
+    Backlog,
 }
 
 /// `rcstress scenario NAME`. Flags a scenario does not use are ignored; unset ones take the
@@ -290,7 +293,7 @@ pub struct ScenarioArgs {
     /// durability: the faults (none: fault-free closed loop for the cost; pause; shard-kill).
     #[arg(long, value_delimiter = ',', default_value = "none,pause,shard-kill")]
     pub faults: Vec<crate::scenario::durability::Fault>,
-    /// durability: open-loop rate of the fault runs, msg/s.
+    /// durability: open-loop rate of the fault runs; backlog: of the producers, msg/s.
     #[arg(long, default_value_t = 3000.0, value_parser = parse_rate)]
     pub rate: f64,
     /// durability: seconds of load in the fault runs (the fault starts after 2 s).
@@ -310,9 +313,16 @@ pub struct ScenarioArgs {
     #[arg(long)]
     pub restart: bool,
     /// failover: pause (SIGSTOP) masters for this many ms instead of killing them; durability:
-    /// how long the pause fault lasts (default 5000, must exceed --node-timeout).
+    /// how long the pause fault lasts (default 5000, must exceed --node-timeout); backlog: how
+    /// long the consumers stop (default 10000).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000), conflicts_with = "manual_failover")]
     pub pause_ms: Option<u64>,
+    /// backlog: stop the consumers until this many messages wait (instead of --pause-ms).
+    #[arg(long, value_parser = parse_count, conflicts_with = "pause_ms")]
+    pub backlog_messages: Option<u64>,
+    /// backlog: after the resume, call it "never caught up" and stop after this many seconds.
+    #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
+    pub drain_budget: f64,
     /// failover: CLUSTER FAILOVER on a replica instead of killing the master.
     #[arg(long)]
     pub manual_failover: bool,

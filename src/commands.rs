@@ -15,7 +15,7 @@ use crate::report::{
     facts_summary, scenario_summary, summary, HtmlSink, JsonSink, Progress, RunCheckpoint,
     RunReport, ScenarioDocument,
 };
-use crate::scenario::{aof, crash, durability, failover, memory, servers, ScenarioReport};
+use crate::scenario::{aof, backlog, crash, durability, failover, memory, servers, ScenarioReport};
 use crate::{run, Endpoint, Error, Live, LocalCluster, LocalClusterOptions, Result};
 
 /// How a command ended, when it did not fail.
@@ -279,7 +279,9 @@ async fn progress_loop(
                 backlog: produced.saturating_sub(acked),
                 errors: live.errors.load(Relaxed),
                 acked_per_sec: acked.saturating_sub(progress.acked) as f64 / since,
-                server_used_memory_bytes: crate::trim::masters_used_memory(&endpoint).await,
+                server_used_memory_bytes: crate::trim::masters_used_memory(&endpoint)
+                    .await
+                    .map(|m| m.iter().map(|(_, b)| b).sum()),
                 client_peak_rss_bytes: crate::workload::peak_rss_bytes(),
             };
             bar.set_message(progress.line());
@@ -324,9 +326,12 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
     let html = args.html.as_deref().map(HtmlSink::prepare).transpose()?;
     let deadline_ms = args.timeout.map(|t| (t * 1000.0) as u64);
     let live = Arc::new(Live::default());
-    // External clusters serve only consumer-crash; it needs the cluster before the load.
+    // External clusters serve consumer-crash and backlog; they need the cluster before the load.
     let mut external = None;
-    if args.name == ScenarioName::ConsumerCrash {
+    if matches!(
+        args.name,
+        ScenarioName::ConsumerCrash | ScenarioName::Backlog
+    ) {
         match ready_cluster(&source).await? {
             Ok(c) => external = Some(c),
             Err(sig) => return Ok(Outcome::Interrupted(sig)),
@@ -363,6 +368,19 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                 };
                 let endpoint = &external.as_ref().expect("cluster ready").endpoint;
                 crash::run(endpoint, &opts, live.clone()).await
+            }
+            ScenarioName::Backlog => {
+                let d = backlog::BacklogOptions::default();
+                let opts = backlog::BacklogOptions {
+                    rate: args.rate,
+                    pause_ms: args.pause_ms.unwrap_or(d.pause_ms),
+                    pause_messages: args.backlog_messages,
+                    drain_budget_ms: (args.drain_budget * 1000.0) as u64,
+                    workload: scenario_workload(args, &d.workload, None),
+                    ..d
+                };
+                let endpoint = &external.as_ref().expect("cluster ready").endpoint;
+                backlog::run(endpoint, &opts, live.clone()).await
             }
             ScenarioName::AofCompare => {
                 let d = aof::AofOptions::default();

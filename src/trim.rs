@@ -186,10 +186,10 @@ pub fn settle_trimmed(
     notes
 }
 
-/// `used_memory` summed over the masters that serve slots: the server side of "bounded memory".
-/// `None` when one of them cannot be asked.
-pub async fn masters_used_memory(ep: &crate::Endpoint) -> Option<u64> {
-    let mut total = 0;
+/// `used_memory` of each master that serves slots, by `host:port`: the server side of
+/// "bounded memory". `None` when one of them cannot be asked.
+pub async fn masters_used_memory(ep: &crate::Endpoint) -> Option<Vec<(String, u64)>> {
+    let mut out = Vec::new();
     for n in ep.topology().await.ok()? {
         if !n.is_master() || n.slots.is_empty() {
             continue;
@@ -201,12 +201,13 @@ pub async fn masters_used_memory(ep: &crate::Endpoint) -> Option<u64> {
             .query_async(&mut conn)
             .await
             .ok()?;
-        total += crate::cluster::topology::parse_info_fields(&text)
+        let used = crate::cluster::topology::parse_info_fields(&text)
             .get("used_memory")?
             .parse::<u64>()
             .ok()?;
+        out.push((format!("{host}:{port}"), used));
     }
-    Some(total)
+    Some(out)
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {

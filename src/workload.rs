@@ -161,6 +161,9 @@ pub struct Live {
     pub drain: AtomicBool,
     /// Per-shard failure spans: the client's view of unavailability during faults.
     pub outages: crate::metrics::ShardOutages,
+    /// Set by the caller to hold every consumer (they stop reading, the backlog builds); cleared
+    /// to let them go on. The backlog scenario's lever.
+    pub pause_consumers: AtomicBool,
 }
 
 impl Live {
@@ -742,6 +745,10 @@ async fn consume(
     let mut backoff = Duration::from_millis(5);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
     while !sh.stopping() {
+        if sh.live.pause_consumers.load(Relaxed) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
         let mut got_any = false;
         for key in owned {
             // With one key, always block; with several, poll them and block only when all were empty.

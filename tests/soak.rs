@@ -33,14 +33,17 @@ async fn trim_acked_keeps_server_memory_flat() {
     };
     let (live, load) = support::spawn_run(&cluster, &wl);
     wait_for("3 s of load", 30, || live.secs() >= 3.0).await;
-    let before = masters_used_memory(cluster.endpoint())
-        .await
-        .expect("used_memory of every master");
+    let total = |m: Vec<(String, u64)>| m.iter().map(|(_, b)| b).sum::<u64>();
+    let before = total(
+        masters_used_memory(cluster.endpoint())
+            .await
+            .expect("used_memory of every master"),
+    );
     let mut after = before;
     // Sample while the run goes on; the highest reading counts.
     while !load.is_finished() {
         if let Some(m) = masters_used_memory(cluster.endpoint()).await {
-            after = after.max(m);
+            after = after.max(total(m));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -140,4 +143,49 @@ fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
     assert_eq!(end["verdict"], "ok");
     assert_eq!(end["counts"]["acked"], 16_000);
     assert_eq!(end["counts"]["trimmed_unread"], 0);
+}
+
+/// The backlog experiment at 3,000 msg/s with consumers stopped for 3 s: the backlog peaks near
+/// 3 s of messages, server memory rises with it, the consumers catch up while producers go on,
+/// and every message is acked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_builds_while_consumers_stop_and_drains_when_they_resume() {
+    use redis_cluster_stress::scenario::backlog::{self, BacklogOptions};
+    let cluster = support::cluster(3, 0).await;
+    let opts = BacklogOptions {
+        rate: 3_000.0,
+        lead_ms: 1_000,
+        pause_ms: 3_000,
+        drain_budget_ms: 20_000,
+        tail_ms: 500,
+        ..Default::default()
+    };
+    let live = std::sync::Arc::new(redis_cluster_stress::Live::default());
+    let report = backlog::run(cluster.endpoint(), &opts, live).await.unwrap();
+    let v = serde_json::to_value(&report).unwrap();
+    let fig = &v["backlog"];
+    let peak = fig["peak_messages"].as_u64().unwrap();
+    // 3 s × 3,000 msg/s = 9,000 waiting at the resume, give or take a sample (250 ms).
+    assert!((6_000..=12_000).contains(&peak), "peak {peak}: {fig}");
+    let caught = fig["catch_up_seconds"].as_f64().expect("caught up");
+    assert!(caught > 0.0, "{fig}");
+    assert!(fig["drain_ratio"].as_f64().unwrap() > 1.0, "{fig}");
+    let at_stop: u64 = fig["used_memory_at_stop"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[1].as_u64().unwrap())
+        .sum();
+    let at_peak: u64 = fig["used_memory_peak"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[1].as_u64().unwrap())
+        .sum();
+    assert!(at_peak > at_stop, "memory holds the backlog: {fig}");
+    // The backlogged messages waited about as long as the consumers were away.
+    assert!(fig["drain_max_us"].as_u64().unwrap() >= 2_000_000, "{fig}");
+    assert_eq!(report.verdict, "ok");
+    assert_eq!(report.counts.acked, report.counts.produced);
+    assert_eq!(v["ended_by"], "all acked");
 }

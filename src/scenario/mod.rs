@@ -3,9 +3,11 @@
 //!
 //! One file per experiment: `memory` (memory-pressure), `failover`, `crash` (consumer-crash),
 //! `aof` (aof-compare), `durability` (WAIT / WAITAOF / min-replicas under faults), `servers`
-//! (the same load on each installed server).
+//! (the same load on each installed server), `backlog` (consumers stop, then drain while
+//! producers go on).
 
 pub mod aof;
+pub mod backlog;
 pub mod crash;
 pub mod durability;
 pub mod failover;
@@ -208,6 +210,7 @@ pub(crate) fn add_counts(total: &mut Counts, c: &Counts) {
     total.acked += c.acked;
     total.lost += c.lost;
     total.unverifiable += c.unverifiable;
+    total.trimmed_unread += c.trimmed_unread;
     total.duplicated += c.duplicated;
     total.duplicate_writes += c.duplicate_writes;
     total.redelivered += c.redelivered;

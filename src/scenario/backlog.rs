@@ -1,0 +1,323 @@
+//! backlog: producers at a fixed rate; after a steady lead the consumers stop (for a time or
+//! until a number of messages wait), then resume while the producers go on. How big did the
+//! backlog get (messages, payload bytes, `used_memory` per master), how fast does it drain, and
+//! how long until the consumers caught up, or never: when the drain cannot keep up the scenario
+//! ends by itself and says so. OpenMessaging Benchmark's backlog test, on Redis Streams; with
+//! `--maxmemory` it is the seed's "remove the consumer" experiment with consumers coming back.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::memory::{MasterMemory, MemorySample};
+use super::ScenarioReport;
+use crate::metrics::finite;
+use crate::report::thousands;
+use crate::trim::{masters_used_memory, Trim};
+use crate::workload::{Live, Workload};
+use crate::{Endpoint, Result};
+
+/// How the experiment runs.
+#[derive(Clone, Debug)]
+pub struct BacklogOptions {
+    /// Open-loop rate of the producers, msg/s, the whole time.
+    pub rate: f64,
+    /// Steady load before the consumers stop.
+    pub lead_ms: u64,
+    /// How long the consumers stay stopped ...
+    pub pause_ms: u64,
+    /// ... or, when set, until this many messages wait (bounded by ten times what `rate` needs).
+    pub pause_messages: Option<u64>,
+    /// After the resume, give up ("never caught up") after this long.
+    pub drain_budget_ms: u64,
+    /// Load after catching up, to show the steady state again.
+    pub tail_ms: u64,
+    /// The producers, consumers, batch and payload (rate, messages, trim and deadline are set
+    /// from the fields above).
+    pub workload: Workload,
+}
+
+impl Default for BacklogOptions {
+    fn default() -> Self {
+        BacklogOptions {
+            rate: 3_000.0,
+            lead_ms: 3_000,
+            pause_ms: 10_000,
+            pause_messages: None,
+            drain_budget_ms: 60_000,
+            tail_ms: 2_000,
+            workload: Workload::default(),
+        }
+    }
+}
+
+/// One reading of the whole backlog.
+#[derive(Clone, Debug, Serialize)]
+pub struct BacklogSample {
+    /// Seconds since the load started.
+    pub t: f64,
+    pub produced: u64,
+    pub acked: u64,
+    /// Produced and not yet acked.
+    pub backlog: u64,
+}
+
+/// The figures of the experiment (the `backlog` field of the JSON).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BacklogFigures {
+    pub stopped_at: f64,
+    pub resumed_at: f64,
+    /// Seconds from the resume until the backlog was back to its steady level; `None`: never.
+    pub catch_up_seconds: Option<f64>,
+    pub peak_messages: u64,
+    /// Payload bytes of the peak backlog (messages × payload size; Redis's own cost per entry
+    /// is in `used_memory`).
+    pub peak_payload_bytes: u64,
+    /// Per master: used_memory when the consumers stopped and its highest reading after.
+    pub used_memory_at_stop: Vec<(String, u64)>,
+    pub used_memory_peak: Vec<(String, u64)>,
+    /// Acks per second from the resume to the catch-up (to the end when never): what the
+    /// consumers manage while the producers go on.
+    pub consume_rate_msgs_per_sec: f64,
+    /// consume rate / produce rate (OMB's drain ratio): above 1 the backlog shrinks.
+    pub drain_ratio: f64,
+    /// Backlog messages removed per second of drain (consume rate − produce rate).
+    pub net_drain_msgs_per_sec: f64,
+    /// Send→ack latency of the messages acked during the drain (the backlogged ones): highest
+    /// per-interval p99 and highest maximum, µs.
+    pub drain_p99_us: u64,
+    pub drain_max_us: u64,
+    /// Steady backlog before the stop (highest reading): the level "caught up" returns to.
+    pub steady_backlog: u64,
+}
+
+/// Runs the experiment against `endpoint` and reports.
+pub async fn run(
+    endpoint: &Endpoint,
+    opts: &BacklogOptions,
+    live: Arc<Live>,
+) -> Result<ScenarioReport> {
+    let rate = opts.rate;
+    let pause_bound_ms = match opts.pause_messages {
+        Some(n) => ((n as f64 / rate * 1000.0) as u64)
+            .saturating_mul(10)
+            .max(10_000),
+        None => opts.pause_ms,
+    };
+    let total_ms = opts.lead_ms + pause_bound_ms + opts.drain_budget_ms + opts.tail_ms;
+    let workload = Workload {
+        rate: Some(rate),
+        messages: ((rate * total_ms as f64 / 1000.0).ceil() as u64).max(1),
+        consumers: opts.workload.consumers.max(1),
+        // Acked entries go as soon as they are acked: memory above the steady level is the backlog.
+        trim: Trim::Acked,
+        deadline_ms: total_ms + 30_000,
+        claimer: None,
+        ..opts.workload.clone()
+    };
+    workload.validate()?;
+    let control = {
+        let (live, ep, o) = (live.clone(), endpoint.clone(), opts.clone());
+        tokio::spawn(async move { control(&ep, &o, &live, pause_bound_ms).await })
+    };
+    let result = crate::workload::run(endpoint, &workload, live.clone()).await;
+    live.stop.store(true, Relaxed); // ends the control task if the run ended first
+    let (mut fig, samples, memory) = control.await.unwrap_or_default();
+    let r = result?;
+    fig.peak_payload_bytes = fig.peak_messages * workload.payload_bytes as u64;
+    // The backlogged messages are those acked between the resume and the catch-up.
+    let drain_end = fig
+        .catch_up_seconds
+        .map_or(f64::INFINITY, |c| fig.resumed_at + c);
+    for s in r
+        .series
+        .iter()
+        .filter(|s| s.t > fig.resumed_at && s.t <= drain_end + 1.0)
+    {
+        fig.drain_p99_us = fig.drain_p99_us.max(s.p99_us);
+        fig.drain_max_us = fig.drain_max_us.max(s.max_us);
+    }
+
+    let config = serde_json::json!({
+        "rate": rate,
+        "lead_ms": opts.lead_ms,
+        "pause_ms": opts.pause_messages.is_none().then_some(opts.pause_ms),
+        "pause_messages": opts.pause_messages,
+        "drain_budget_ms": opts.drain_budget_ms,
+        "producers": workload.producers,
+        "consumers": workload.consumers,
+        "batch": workload.batch,
+        "payload_bytes": workload.payload_bytes,
+        "trim": workload.trim,
+        "shards": r.shard_keys.len(),
+    });
+    let facts = crate::cluster::ClusterFacts::of_external(endpoint).await;
+    let mut report = ScenarioReport::from_run("backlog", config, &r)
+        .with_facts(&facts)
+        .event(fig.stopped_at, "consumers stop")
+        .event(fig.resumed_at, "consumers resume");
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
+    let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
+    report = report.finding(format!(
+        "backlog peak {} messages ({} of payload) after {:.1} s without consumers; used_memory over the masters {} → {}",
+        thousands(fig.peak_messages),
+        mb(fig.peak_payload_bytes),
+        fig.resumed_at - fig.stopped_at,
+        mb(at_stop),
+        mb(peak)
+    ));
+    report = match fig.catch_up_seconds {
+        Some(c) => report.event(fig.resumed_at + c, "caught up").finding(format!(
+            "caught up {c:.1} s after the resume: consumers acked {:.0} msg/s against {rate:.0} produced (drain ratio {:.2}, net drain {:.0} msg/s); backlogged messages' p99 up to {}",
+            fig.consume_rate_msgs_per_sec,
+            fig.drain_ratio,
+            fig.net_drain_msgs_per_sec,
+            crate::report::human_us(fig.drain_p99_us)
+        )),
+        None => report.finding(format!(
+            "never caught up: {:.0} s after the resume the consumers acked {:.0} msg/s against {rate:.0} produced (drain ratio {:.2}); the scenario stopped itself",
+            opts.drain_budget_ms as f64 / 1000.0,
+            fig.consume_rate_msgs_per_sec,
+            fig.drain_ratio
+        )),
+    };
+    for d in &r.disagreements {
+        report = report.finding(format!("cross-check: {d}"));
+    }
+    Ok(report
+        .detail("backlog", &fig)
+        .detail("backlog_samples", &samples)
+        .detail("memory", &memory)
+        .detail("ended_by", &r.ended_by)
+        .detail("redis_xlen", r.redis_xlen)
+        .detail("disagreements", &r.disagreements))
+}
+
+/// Drives the phases (lead, stop, resume, drain, tail) while sampling the backlog and each
+/// master's memory every 250 ms; ends the run (drain when caught up, stop when never).
+async fn control(
+    ep: &Endpoint,
+    o: &BacklogOptions,
+    live: &Live,
+    pause_bound_ms: u64,
+) -> (BacklogFigures, Vec<BacklogSample>, Vec<MasterMemory>) {
+    let mut fig = BacklogFigures::default();
+    let mut samples = Vec::new();
+    let mut memory: Vec<MasterMemory> = Vec::new();
+    let every = Duration::from_millis(250);
+    // Bounded: the run's own deadline is shorter than this many turns.
+    let turns = (o.lead_ms + pause_bound_ms + o.drain_budget_ms + o.tail_ms + 60_000) / 250;
+    for _ in 0..40 {
+        if live.started.get().is_some() || live.stop.load(Relaxed) {
+            break;
+        }
+        tokio::time::sleep(every / 5).await;
+    }
+    #[derive(PartialEq)]
+    enum Phase {
+        Lead,
+        Paused,
+        Draining,
+        Tail(f64),
+    }
+    let mut phase = Phase::Lead;
+    let mut acked_at_resume = 0;
+    for _ in 0..turns {
+        if live.stop.load(Relaxed) {
+            break;
+        }
+        let t = finite(live.secs());
+        let (produced, acked) = (live.produced.load(Relaxed), live.acked.load(Relaxed));
+        let backlog = produced.saturating_sub(acked);
+        samples.push(BacklogSample {
+            t,
+            produced,
+            acked,
+            backlog,
+        });
+        let used = masters_used_memory(ep).await.unwrap_or_default();
+        for (node, bytes) in &used {
+            let i = match memory.iter().position(|m| &m.node == node) {
+                Some(i) => i,
+                None => {
+                    memory.push(MasterMemory {
+                        node: node.clone(),
+                        maxmemory: 0,
+                        samples: Vec::new(),
+                    });
+                    memory.len() - 1
+                }
+            };
+            memory[i].samples.push(MemorySample {
+                t,
+                used_memory: *bytes,
+                evicted_keys: 0,
+            });
+        }
+        match phase {
+            Phase::Lead => {
+                fig.steady_backlog = fig.steady_backlog.max(backlog);
+                if t * 1000.0 >= o.lead_ms as f64 {
+                    live.pause_consumers.store(true, Relaxed);
+                    fig.stopped_at = t;
+                    fig.used_memory_at_stop = used.clone();
+                    phase = Phase::Paused;
+                }
+            }
+            Phase::Paused => {
+                let long_enough = (t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64;
+                if long_enough || o.pause_messages.is_some_and(|n| backlog >= n) {
+                    live.pause_consumers.store(false, Relaxed);
+                    fig.resumed_at = t;
+                    acked_at_resume = acked;
+                    phase = Phase::Draining;
+                }
+            }
+            Phase::Draining => {
+                let spent = t - fig.resumed_at;
+                let consumed = acked.saturating_sub(acked_at_resume) as f64;
+                if spent > 0.0 {
+                    fig.consume_rate_msgs_per_sec = finite(consumed / spent);
+                    fig.drain_ratio = finite(fig.consume_rate_msgs_per_sec / o.rate);
+                    fig.net_drain_msgs_per_sec =
+                        finite(fig.consume_rate_msgs_per_sec - o.rate).max(0.0);
+                }
+                // Caught up: back to the steady level (at least a tenth of a second's messages,
+                // so that one late pipeline does not count as a backlog).
+                let level = fig.steady_backlog.max((o.rate / 10.0) as u64).max(1);
+                if backlog <= level {
+                    fig.catch_up_seconds = Some(finite(spent));
+                    phase = Phase::Tail(t);
+                } else if spent * 1000.0 >= o.drain_budget_ms as f64 {
+                    live.stop.store(true, Relaxed);
+                    break;
+                }
+            }
+            Phase::Tail(since) => {
+                if (t - since) * 1000.0 >= o.tail_ms as f64 {
+                    live.drain.store(true, Relaxed);
+                }
+            }
+        }
+        if phase != Phase::Lead {
+            fig.peak_messages = fig.peak_messages.max(backlog);
+            fig.used_memory_peak = match fig.used_memory_peak.len() {
+                0 => used.clone(),
+                _ => fig
+                    .used_memory_peak
+                    .iter()
+                    .map(|(n, b)| {
+                        let now = used.iter().find(|(m, _)| m == n).map_or(0, |(_, u)| *u);
+                        (n.clone(), (*b).max(now))
+                    })
+                    .collect(),
+            };
+        }
+        tokio::time::sleep(every).await;
+    }
+    live.pause_consumers.store(false, Relaxed);
+    (fig, samples, memory)
+}

@@ -321,6 +321,14 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         r.ledger_bytes as f64 / 1e6,
         r.client_peak_rss_bytes as f64 / 1e6
     ));
+    if let Some(t) = r.trimmed_entries {
+        s.push_str(&format!(
+            "  trim        {} entries trimmed, {} of them unread; XLEN at the end {}\n",
+            thousands(t),
+            thousands(c.trimmed_unread),
+            r.redis_xlen.map_or("?".into(), thousands)
+        ));
+    }
     if c.unconfirmed > 0 {
         s.push_str(&format!(
             "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",

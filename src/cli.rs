@@ -547,6 +547,18 @@ mod tests {
             vec!["rcstress", "run", "--aof", "maybe"],
             vec!["rcstress", "run", "--rate", "-3"],
             vec!["rcstress", "run", "--masters", "0"],
+            vec!["rcstress", "run", "--trim", "maxlen:0"],
+            vec!["rcstress", "run", "--trim", "sometimes"],
+            vec!["rcstress", "run", "--checkpoint", "-1"],
+            vec![
+                "rcstress",
+                "scenario",
+                "backlog",
+                "--pause-ms",
+                "5",
+                "--backlog-messages",
+                "9",
+            ],
             vec!["rcstress", "frobnicate"],
         ] {
             assert!(

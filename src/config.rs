@@ -500,6 +500,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.workload.messages, 2000);
+        // A --duration run is a soak: trimmed behind the consumers and checkpointed by default.
+        assert_eq!(s.workload.trim, Trim::Acked);
+        assert_eq!(s.checkpoint, Some(Duration::from_secs(10)));
+        let s = resolve_run(&run_args(&[]), &Env::default()).unwrap();
+        assert_eq!((s.workload.trim, s.checkpoint), (Trim::None, None));
+        let s = resolve_run(
+            &run_args(&[
+                "--duration",
+                "2",
+                "--rate",
+                "1000",
+                "--trim",
+                "maxlen:5k",
+                "--checkpoint",
+                "0",
+            ]),
+            &Env::default(),
+        )
+        .unwrap();
+        assert_eq!((s.workload.trim, s.checkpoint), (Trim::MaxLen(5000), None));
         assert!(resolve_run(&run_args(&["--maxmemory", "lots"]), &Env::default()).is_err());
         assert!(resolve_run(&run_args(&["--maxmemory", "3mb"]), &Env::default()).is_ok());
     }

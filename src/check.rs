@@ -460,6 +460,16 @@ impl fmt::Display for Verdict {
 /// could not be read.
 pub type ShardScan = Option<Vec<MessageTag>>;
 
+/// Every message (producer, seq) the final scans found stored, whatever the shard.
+pub fn stored_messages(scans: &[ShardScan]) -> HashSet<(u32, u64)> {
+    scans
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|t| (t.producer, t.seq))
+        .collect()
+}
+
 /// Applies the final scan of every shard to the lost candidates (acknowledged by Redis, never
 /// delivered): still stored is only undelivered, on an unreadable shard `unverifiable`, and
 /// only what is checked absent stays `lost`. `shard_of` says which shard a message was sent to
@@ -470,12 +480,7 @@ pub fn settle_lost(
     scans: &[ShardScan],
     shard_of: impl Fn(u32, u64) -> usize,
 ) {
-    let stored: HashSet<(u32, u64)> = scans
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|t| (t.producer, t.seq))
-        .collect();
+    let stored = stored_messages(scans);
     let (mut lost, mut unverifiable) = (0, 0);
     ledger.for_each_undelivered(|p, seq| {
         if scans.get(shard_of(p, seq)).is_none_or(|s| s.is_none()) {

@@ -3,7 +3,6 @@
 //! `maxlen:N` caps each stream at XADD (as an application that bounds its stream, losing what
 //! nobody read in time). The checker counts what trimming removed before delivery apart.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use redis::aio::ConnectionLike;
 use redis::Value;
 use serde::Serialize;
 
-use crate::check::{Counts, EntryId, Ledger, ShardScan};
+use crate::check::{stored_messages, Counts, EntryId, Ledger, ShardScan};
 
 /// How a run trims its streams (`--trim`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,12 +84,7 @@ pub async fn acked_floor<C: ConnectionLike>(
     key: &str,
     group: &str,
 ) -> Option<EntryId> {
-    let groups: Value = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .ok()?;
+    let groups = xinfo(conn, "GROUPS", key).await?;
     let delivered = group_last_delivered(&groups, group)?;
     let summary: Value = redis::cmd("XPENDING")
         .arg(key)
@@ -126,12 +120,7 @@ pub async fn trim_acked<C: ConnectionLike>(conn: &mut C, key: &str, group: &str)
 /// (or XDEL) took, as Redis counts it. `None` when the key cannot be read or the server is older
 /// than 7.0.
 pub async fn removed_entries<C: ConnectionLike>(conn: &mut C, key: &str) -> Option<u64> {
-    let v: Value = redis::cmd("XINFO")
-        .arg("STREAM")
-        .arg(key)
-        .query_async(conn)
-        .await
-        .ok()?;
+    let v = xinfo(conn, "STREAM", key).await?;
     let added = field(&v, "entries-added").and_then(as_u64)?;
     let length = field(&v, "length").and_then(as_u64)?;
     Some(added.saturating_sub(length))
@@ -149,12 +138,7 @@ pub fn settle_trimmed(
     removed: &[Option<u64>],
     shard_of: impl Fn(u32, u64) -> usize,
 ) -> Vec<String> {
-    let stored: HashSet<(u32, u64)> = scans
-        .iter()
-        .flatten()
-        .flatten()
-        .map(|t| (t.producer, t.seq))
-        .collect();
+    let stored = stored_messages(scans);
     // Per shard: (absent delivered, absent undelivered).
     let mut absent = vec![(0u64, 0u64); scans.len()];
     ledger.for_each_produced(|p, seq, delivered| {
@@ -208,6 +192,16 @@ pub async fn masters_used_memory(ep: &crate::Endpoint) -> Option<Vec<(String, u6
         out.push((format!("{host}:{port}"), used));
     }
     Some(out)
+}
+
+/// XINFO `what` (GROUPS, STREAM) of `key`; `None` when it fails.
+async fn xinfo<C: ConnectionLike>(conn: &mut C, what: &str, key: &str) -> Option<Value> {
+    redis::cmd("XINFO")
+        .arg(what)
+        .arg(key)
+        .query_async(conn)
+        .await
+        .ok()
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {

@@ -19,6 +19,7 @@ const DRAWN: &[&str] = &[
     "modes",
     "runs",
     "crashes_over_time",
+    "backlog_samples",
     "disagreements",
     "warnings",
     "cells",
@@ -75,6 +76,7 @@ pub fn scenario_page(report: &Value) -> String {
     time_charts(&mut b, r, &markers);
     memory_chart(&mut b, r, &markers);
     crash_chart(&mut b, r, &markers);
+    backlog_chart(&mut b, r, &markers);
     aof_charts(&mut b, r);
     durability_charts(&mut b, r);
     server_charts(&mut b, r);
@@ -424,24 +426,52 @@ fn memory_chart(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
 }
 
 fn crash_chart(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
-    let Some(Value::Array(samples)) = r.get("crashes_over_time") else {
+    samples_chart(
+        b,
+        r,
+        m,
+        ("crashes_over_time", "crashes"),
+        "Consumer crashes so far",
+    );
+}
+
+/// The backlog scenario's produced − acked over time, with the stop and resume marked.
+fn backlog_chart(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
+    samples_chart(
+        b,
+        r,
+        m,
+        ("backlog_samples", "backlog"),
+        "Backlog (produced − acked)",
+    );
+}
+
+/// One line of `field` over time from the detail `key`'s samples (`t`, `field`).
+fn samples_chart(
+    b: &mut String,
+    r: &Map<String, Value>,
+    m: &[(f64, String)],
+    (key, field): (&str, &str),
+    title: &str,
+) {
+    let Some(Value::Array(samples)) = r.get(key) else {
         return;
     };
     if samples.is_empty() {
         return;
     }
     let chart = over_time(
-        "Consumer crashes so far",
-        "crashes",
+        title,
+        field,
         vec![Line {
-            name: "crashes".into(),
+            name: field.into(),
             color: PALETTE[4],
-            points: series_points(samples, "crashes"),
+            points: series_points(samples, field),
             steps: false,
         }],
         to_markers(m),
     );
-    section(b, "Consumer crashes", "", &chart.svg());
+    section(b, title, "", &chart.svg());
 }
 
 fn aof_charts(b: &mut String, r: &Map<String, Value>) {
@@ -884,6 +914,7 @@ mod tests {
             "findings": ["first OOM after 7 sends"],
             "memory": [{"node": "127.0.0.1:1", "maxmemory": 3145728, "samples": [{"t": 0.5, "used_memory": 2000000, "evicted_keys": 0}]}],
             "kills": [{"node": "a", "window_s": 1.5}],
+            "backlog_samples": [{"t": 0.5, "produced": 10, "acked": 2, "backlog": 8}],
             "custom_flag": true,
             "config": {"maxmemory": "3mb"}
         });
@@ -897,6 +928,7 @@ mod tests {
         assert!(page.contains("Verdict: 3 lost"));
         assert!(page.contains("OOM &lt;command not allowed&gt;"));
         assert!(page.contains("used_memory per master"));
+        assert!(page.contains("Backlog (produced − acked)"));
         assert!(
             page.contains("<h2>kills</h2>"),
             "unknown details become tables"

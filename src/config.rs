@@ -520,6 +520,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.workload.trim, s.checkpoint), (Trim::MaxLen(5000), None));
+        let e = resolve_run(
+            &run_args(&["--free-routing", "--trim", "maxlen:10"]),
+            &Env::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("drop --free-routing"), "{e}");
         assert!(resolve_run(&run_args(&["--maxmemory", "lots"]), &Env::default()).is_err());
         assert!(resolve_run(&run_args(&["--maxmemory", "3mb"]), &Env::default()).is_ok());
     }

@@ -135,6 +135,10 @@ impl Workload {
         if !(0.0..=1.0).contains(&self.crash_probability) {
             return bad("--crash-probability must be between 0 and 1");
         }
+        if self.free_routing && self.trim.maxlen().is_some() {
+            // trimmed_unread is settled per shard, which needs each message's shard fixed.
+            return bad("--trim maxlen:N needs keyed routing; drop --free-routing");
+        }
         if let Some(r) = self.rate {
             if !(r.is_finite() && r > 0.0) {
                 return bad("--rate must be a positive number of messages per second");

@@ -20,6 +20,7 @@ const DRAWN: &[&str] = &[
     "runs",
     "crashes_over_time",
     "disagreements",
+    "cost",
 ];
 /// Top-level fields of every report (not details).
 const COMMON: &[&str] = &[
@@ -51,6 +52,9 @@ pub fn scenario_page(report: &Value) -> String {
         esc(&subtitle(r))
     );
     verdict_banner(&mut b, r);
+    if let Some(line) = cost_line(r) {
+        let _ = write!(b, "<p class=\"cost\">{}</p>", esc(&line));
+    }
     if let Some(Value::Array(f)) = r.get("findings") {
         b.push_str("<ul class=\"findings\">");
         for line in f.iter().filter_map(Value::as_str) {
@@ -109,6 +113,25 @@ fn subtitle(r: &Map<String, Value>) -> String {
         num(r.get("elapsed_seconds")),
         thousands(num(r.get("throughput_msgs_per_sec")).round() as u64)
     )
+}
+
+/// "CPU per message: client 3.10 µs · server 9.52 µs (masters 6.10, replicas 3.42)", from `cost`.
+fn cost_line(r: &Map<String, Value>) -> Option<String> {
+    let c = r.get("cost")?.as_object()?;
+    let client = c.get("client_cpu_us_per_msg")?.as_f64()?;
+    let mut line = format!("CPU per message: client {client:.2} µs");
+    if let Some(all) = c.get("server_cpu_us_per_msg").and_then(Value::as_f64) {
+        let _ = write!(
+            line,
+            " · server {all:.2} µs (masters {:.2}, replicas {:.2})",
+            num(c.get("server_master_cpu_us_per_msg")),
+            num(c.get("server_replica_cpu_us_per_msg"))
+        );
+    }
+    if c.get("replicas_in_sync") == Some(&Value::Bool(false)) {
+        line.push_str(" · a replica was not in sync at the start");
+    }
+    Some(line)
 }
 
 fn verdict_banner(b: &mut String, r: &Map<String, Value>) {

@@ -48,9 +48,10 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    /// A report whose common fields come from one run of the workload.
+    /// A report whose common fields come from one run of the workload, with that run's `cost`
+    /// (and, when a replica was not in sync as it started, a finding that says so).
     pub fn from_run(scenario: &str, config: serde_json::Value, run: &RunResult) -> Self {
-        ScenarioReport {
+        let report = ScenarioReport {
             scenario: scenario.to_string(),
             config,
             verdict: run.verdict.clone(),
@@ -62,6 +63,11 @@ impl ScenarioReport {
             series: run.series.clone(),
             events: Vec::new(),
             details: serde_json::Map::new(),
+        }
+        .detail("cost", &run.cost);
+        match run.cost.sync_warning() {
+            Some(w) => report.finding(w),
+            None => report,
         }
     }
 

@@ -10,10 +10,10 @@
 //! `scripts/regress` compare across commits):
 //! - `stream_throughput`: wall time of the batched cycle (the design card's end-to-end time).
 //! - `stream_throughput_seed_style`: wall time of the seed's one-command-per-message client.
-//! - `stream_cpu`: client CPU (user + system of this process) over the same window, measured by
-//!   [`ClientCpu`], a criterion `Measurement`. On a shared 2-core machine wall time swings by
-//!   tens of percent between identical runs; client CPU per message stays within a few percent,
-//!   so this is the group that sees a 10 % regression.
+//! - `stream_cpu`: client CPU (user + system of this process) from the run's clock start until
+//!   its tasks stopped (the run's `cost`), measured by [`ClientCpu`], a criterion `Measurement`.
+//!   On a shared 2-core machine wall time swings by tens of percent between identical runs;
+//!   client CPU per message far less, so this is the group that sees a 10 % regression.
 //!
 //! Environment:
 //! - `RCSTRESS_BENCH_COUNTS`: message counts, comma-separated (default `10000,100000`).
@@ -140,7 +140,7 @@ fn wall_time(r: &RunResult) -> Duration {
     Duration::from_secs_f64(r.elapsed_seconds)
 }
 
-/// The client CPU of a run over the same window.
+/// The client CPU of a run: from its clock start (after connecting) until its tasks stopped.
 fn cpu_time(r: &RunResult) -> Duration {
     Duration::from_secs_f64(r.cost.client_cpu_seconds)
 }

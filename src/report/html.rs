@@ -695,6 +695,26 @@ mod tests {
         assert!(!page.contains("NaN"));
     }
 
+    /// The run's cost is one line under the verdict (not a generic table), and a run whose
+    /// replicas were not in sync says so there.
+    #[test]
+    fn cost_is_one_line_and_says_when_replicas_were_not_in_sync() {
+        let report = serde_json::json!({
+            "scenario": "failover",
+            "cost": {"client_cpu_us_per_msg": 3.104, "server_cpu_us_per_msg": 9.5,
+                     "server_master_cpu_us_per_msg": 6.1, "server_replica_cpu_us_per_msg": 3.4,
+                     "replicas_in_sync": false}
+        });
+        let page = scenario_page(&report);
+        assert!(page.contains(
+            "CPU per message: client 3.10 µs · server 9.50 µs (masters 6.10, replicas 3.40) · a replica was not in sync at the start"
+        ));
+        assert!(!page.contains("<h2>cost</h2>"));
+        let unmeasured = serde_json::json!({"cost": {"client_cpu_us_per_msg": 2.0, "server_cpu_us_per_msg": null, "replicas_in_sync": true}});
+        let page = scenario_page(&unmeasured);
+        assert!(page.contains("CPU per message: client 2.00 µs</p>"));
+    }
+
     #[test]
     fn dates_are_civil() {
         let s = utc_now();

@@ -72,6 +72,49 @@ impl Cost {
         })
     }
 
+    /// The cost of several runs taken together: their CPU over their messages, so each run weighs
+    /// by its message count (a report that pools counts and throughput pools CPU the same way).
+    /// Server figures only when every run has them; `masters_measured`/`replicas_measured` are the
+    /// nodes measured in every run (the smallest count); in sync only if every run was; each
+    /// run's notes kept, prefixed `run N:` (from 1).
+    pub fn pooled(runs: &[&Cost]) -> Cost {
+        let messages: u64 = runs.iter().map(|c| c.messages).sum();
+        let per_msg = |secs: f64| {
+            if messages == 0 {
+                0.0
+            } else {
+                finite(secs * 1e6 / messages as f64)
+            }
+        };
+        let client: f64 = runs.iter().map(|c| c.client_cpu_seconds).sum();
+        let sum = |f: fn(&Cost) -> Option<f64>| -> Option<f64> {
+            runs.iter().map(|c| f(c)).sum::<Option<f64>>()
+        };
+        let masters = sum(|c| c.server_master_cpu_seconds);
+        let replicas = sum(|c| c.server_replica_cpu_seconds);
+        let mut notes = Vec::new();
+        for (i, c) in runs.iter().enumerate() {
+            notes.extend(c.notes.iter().map(|n| format!("run {}: {n}", i + 1)));
+            if c.server_cpu_us_per_msg.is_none() {
+                notes.push(format!("run {}: server CPU not measured", i + 1));
+            }
+        }
+        Cost {
+            messages,
+            client_cpu_seconds: finite(client),
+            client_cpu_us_per_msg: per_msg(client),
+            server_master_cpu_seconds: masters.map(finite),
+            server_replica_cpu_seconds: replicas.map(finite),
+            server_master_cpu_us_per_msg: masters.map(per_msg),
+            server_replica_cpu_us_per_msg: replicas.map(per_msg),
+            server_cpu_us_per_msg: masters.zip(replicas).map(|(m, r)| per_msg(m + r)),
+            masters_measured: runs.iter().map(|c| c.masters_measured).min().unwrap_or(0),
+            replicas_measured: runs.iter().map(|c| c.replicas_measured).min().unwrap_or(0),
+            replicas_in_sync: runs.iter().all(|c| c.replicas_in_sync),
+            notes,
+        }
+    }
+
     /// One line for summaries: `client 3.10 µs/msg · server 9.52 µs/msg (masters 6.1, replicas 3.4)`.
     pub fn line(&self) -> String {
         let server = match (
@@ -344,6 +387,45 @@ mod tests {
             .notes
             .iter()
             .any(|n| n.contains("master_link_status:down")));
+    }
+
+    /// Pooled runs weigh by their message counts; one run without server figures leaves the
+    /// pooled server figures unknown, and one unsynced run makes the pool unsynced.
+    #[test]
+    fn pooled_cost_is_cpu_over_messages_of_all_runs() {
+        let run = |messages: u64, client: f64, server: Option<(f64, f64)>, in_sync: bool| Cost {
+            messages,
+            client_cpu_seconds: client,
+            server_master_cpu_seconds: server.map(|s| s.0),
+            server_replica_cpu_seconds: server.map(|s| s.1),
+            server_cpu_us_per_msg: server.map(|_| 1.0),
+            masters_measured: 3,
+            replicas_measured: if in_sync { 3 } else { 2 },
+            replicas_in_sync: in_sync,
+            notes: vec!["x".into()],
+            ..Default::default()
+        };
+        let a = run(100_000, 0.3, Some((0.6, 0.3)), true);
+        let b = run(300_000, 0.9, Some((2.4, 0.9)), true);
+        let p = Cost::pooled(&[&a, &b]);
+        assert_eq!(p.messages, 400_000);
+        assert!((p.client_cpu_us_per_msg - 3.0).abs() < 1e-9);
+        assert!((p.server_master_cpu_us_per_msg.unwrap() - 7.5).abs() < 1e-9);
+        assert!((p.server_cpu_us_per_msg.unwrap() - 10.5).abs() < 1e-9);
+        assert!(p.replicas_in_sync);
+        assert_eq!(
+            p.notes,
+            vec!["run 1: x".to_string(), "run 2: x".to_string()]
+        );
+        let c = run(100_000, 0.3, None, false);
+        let p = Cost::pooled(&[&a, &c]);
+        assert_eq!(p.server_cpu_us_per_msg, None);
+        assert_eq!(p.replicas_measured, 2);
+        assert!(!p.replicas_in_sync);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n == "run 2: server CPU not measured"));
     }
 
     /// With no node readable the server figures are unknown (`None`), not zero.

@@ -7,12 +7,15 @@
 //! - [`stream`]: the wire level of the cycle (XADD, XREADGROUP, XACK, XAUTOCLAIM) and sharding.
 //! - [`workload`]: a run of the cycle ([`Workload`] → [`RunResult`]).
 //! - [`check`]: the ledger of every message and the delivery checker.
-//! - [`metrics`]: latency histograms, errors by kind, per-second series.
+//! - [`metrics`]: latency histograms, errors by kind, a series over time (per interval and per shard).
 //! - [`cost`]: client and server CPU per message, and whether the replicas were in sync.
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
-//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
+//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
+//!   aof-compare), and durability and servers.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
+//! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
+//! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -22,10 +25,12 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod cost;
+pub mod durability;
 pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod storage;
 pub mod stream;
 pub mod workload;
 

@@ -21,6 +21,9 @@ const DRAWN: &[&str] = &[
     "crashes_over_time",
     "disagreements",
     "cost",
+    "warnings",
+    "cells",
+    "server_cells",
 ];
 /// Top-level fields of every report (not details).
 const COMMON: &[&str] = &[
@@ -55,6 +58,15 @@ pub fn scenario_page(report: &Value) -> String {
     if let Some(line) = cost_line(r) {
         let _ = write!(b, "<p class=\"cost\">{}</p>", esc(&line));
     }
+    if let Some(Value::Array(w)) = r.get("warnings") {
+        for line in w.iter().filter_map(Value::as_str) {
+            let _ = write!(
+                b,
+                "<div class=\"verdict warn\">Warning: {}</div>",
+                esc(line)
+            );
+        }
+    }
     if let Some(Value::Array(f)) = r.get("findings") {
         b.push_str("<ul class=\"findings\">");
         for line in f.iter().filter_map(Value::as_str) {
@@ -68,6 +80,8 @@ pub fn scenario_page(report: &Value) -> String {
     memory_chart(&mut b, r, &markers);
     crash_chart(&mut b, r, &markers);
     aof_charts(&mut b, r);
+    durability_charts(&mut b, r);
+    server_charts(&mut b, r);
     latency_section(&mut b, r);
     errors_table(&mut b, r);
     events_table(&mut b, r);
@@ -150,12 +164,14 @@ fn verdict_banner(b: &mut String, r: &Map<String, Value>) {
     };
     let _ = write!(
         b,
-        "<div class=\"verdict {class}\">Verdict: {}<small>Checker: lost {} · duplicated {} · recovered {} · unexpected {} · pending at end {}</small></div>",
+        "<div class=\"verdict {class}\">Verdict: {}<small>Checker: lost {} · unexpected {} (the verdict) · unverifiable {} · duplicated {} · duplicate writes {} · recovered {} · pending at end {}</small></div>",
         esc(verdict),
         thousands(c("lost")),
-        thousands(c("duplicated")),
-        thousands(c("recovered")),
         thousands(c("unexpected")),
+        thousands(c("unverifiable")),
+        thousands(c("duplicated")),
+        thousands(c("duplicate_writes")),
+        thousands(c("recovered")),
         thousands(c("pending_at_end")),
     );
 }
@@ -170,10 +186,13 @@ fn count_cards(b: &mut String, r: &Map<String, Value>) {
         ("produced", "produced (XADD ok)", false),
         ("produce_failed", "refused", false),
         ("produce_indeterminate", "indeterminate", false),
+        ("unconfirmed", "unconfirmed (wait short)", false),
         ("delivered", "delivered", false),
         ("acked", "acked", false),
         ("lost", "lost", true),
+        ("unverifiable", "unverifiable", true),
         ("duplicated", "duplicated", true),
+        ("duplicate_writes", "duplicate writes", true),
         ("recovered", "recovered", false),
         ("unexpected", "unexpected", true),
         ("pending_at_end", "pending at end", true),
@@ -223,6 +242,50 @@ fn series_points(series: &[Value], field: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// `field` per second: each interval's count divided by its length (intervals are 100 ms or
+/// more, the last one partial).
+fn series_rate_points(series: &[Value], field: &str) -> Vec<(f64, f64)> {
+    let mut from = 0.0;
+    series
+        .iter()
+        .map(|s| {
+            let t = num(s.get("t"));
+            let width = t - from;
+            from = t;
+            let v = num(s.get(field));
+            (t, if width > 0.0 { v / width } else { v })
+        })
+        .collect()
+}
+
+/// One line per shard key of `field` (in the series' `shards`).
+fn shard_lines(series: &[Value], field: &str) -> Vec<Line> {
+    let shards = series
+        .iter()
+        .filter_map(|s| s.get("shards").and_then(Value::as_array))
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
+    (0..shards)
+        .map(|i| Line {
+            name: format!("shard {i}"),
+            color: PALETTE[i % PALETTE.len()],
+            points: series
+                .iter()
+                .map(|s| {
+                    let v = s
+                        .get("shards")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.get(i))
+                        .and_then(|x| x.get(field));
+                    (num(s.get("t")), num(v))
+                })
+                .collect(),
+            steps: false,
+        })
+        .collect()
+}
+
 fn section(b: &mut String, title: &str, note: &str, svg: &str) {
     let _ = write!(b, "<section><h2>{}</h2>", esc(title));
     if !note.is_empty() {
@@ -246,13 +309,13 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
             Line {
                 name: "sent".into(),
                 color: PALETTE[0],
-                points: series_points(series, "sent"),
+                points: series_rate_points(series, "sent"),
                 steps: true,
             },
             Line {
                 name: "acked".into(),
                 color: PALETTE[1],
-                points: series_points(series, "acked"),
+                points: series_rate_points(series, "acked"),
                 steps: true,
             },
         ],
@@ -261,7 +324,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     section(
         b,
         "Throughput over time",
-        "Each point is one second of the run; dashed lines mark the scenario's moments.",
+        "Each point is one interval of the run (100 ms for runs under 24 s, coarser for longer ones) as a rate per second; dashed lines mark the scenario's moments.",
         &tp.svg(),
     );
     if series.iter().all(|s| num(s.get("errors")) == 0.0) {
@@ -273,7 +336,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
             vec![Line {
                 name: "errors".into(),
                 color: PALETTE[2],
-                points: series_points(series, "errors"),
+                points: series_rate_points(series, "errors"),
                 steps: true,
             }],
             to_markers(m),
@@ -290,7 +353,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
         let lat = LineChart {
             y_format: chart::micros,
             ..over_time(
-                "Send → ack latency per second",
+                "Send → ack latency per interval",
                 "latency",
                 vec![
                     Line {
@@ -305,11 +368,40 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
                         points: series_points(series, "p99_us"),
                         steps: false,
                     },
+                    Line {
+                        name: "max".into(),
+                        color: PALETTE[4],
+                        points: series_points(series, "max_us"),
+                        steps: false,
+                    },
                 ],
                 to_markers(m),
             )
         };
-        section(b, "Latency over time", "", &lat.svg());
+        section(
+            b,
+            "Latency over time",
+            "Of the messages acked in each interval, each counted once at its first ack, from its scheduled send time.",
+            &lat.svg(),
+        );
+        let per_shard = shard_lines(series, "p99_us");
+        if per_shard.len() > 1 {
+            let chart = LineChart {
+                y_format: chart::micros,
+                ..over_time(
+                    "Send → ack p99 per shard key",
+                    "latency",
+                    per_shard,
+                    to_markers(m),
+                )
+            };
+            section(
+                b,
+                "Latency per shard",
+                "A message's shard is fixed by the message, so a stalled master shows here as its shard's latency while the others carry on (shard i is the i-th of shard_keys).",
+                &chart.svg(),
+            );
+        }
     }
 }
 
@@ -435,7 +527,7 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
             points: m
                 .get("series")
                 .and_then(Value::as_array)
-                .map(|s| series_points(s, "acked"))
+                .map(|s| series_rate_points(s, "acked"))
                 .unwrap_or_default(),
             steps: true,
         })
@@ -449,6 +541,147 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
         );
         section(b, "Throughput over time, per mode", "", &chart.svg());
     }
+}
+
+/// Bars of one numeric field of each cell, labelled by `label`, with a note per bar.
+fn cell_bars(
+    cells: &[&Value],
+    label: impl Fn(&Value) -> String,
+    value: &str,
+    err: Option<&str>,
+    note: impl Fn(&Value) -> String,
+) -> Vec<Bar> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Bar {
+            label: label(c),
+            value: num(c.get(value)),
+            err: err.map_or(0.0, |e| num(c.get(e))),
+            dots: Vec::new(),
+            note: note(c),
+            color: PALETTE[i % PALETTE.len()],
+        })
+        .collect()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// The durability scenario: per fault, acknowledged writes lost and unconfirmed per mode; for
+/// the fault-free runs, throughput and confirm p99 per mode.
+fn durability_charts(b: &mut String, r: &Map<String, Value>) {
+    let Some(Value::Array(cells)) = r.get("cells") else {
+        return;
+    };
+    let mut faults: Vec<&str> = cells.iter().map(|c| text(c, "fault")).collect();
+    faults.dedup();
+    for fault in faults {
+        let of: Vec<&Value> = cells.iter().filter(|c| text(c, "fault") == fault).collect();
+        let mode = |c: &Value| text(c, "mode").to_string();
+        if fault == "none" {
+            let bars = cell_bars(
+                &of,
+                mode,
+                "throughput_mean",
+                Some("throughput_stddev"),
+                |c| {
+                    format!(
+                        "{} msg/s ({:.2}×)",
+                        thousands(num(c.get("throughput_mean")).round() as u64),
+                        num(c.get("throughput_vs_none"))
+                    )
+                },
+            );
+            section(
+                b,
+                "Cost of each durability mode (no fault, closed loop)",
+                "Bars: mean msg/s over the repeats; whiskers: ± one standard deviation; the note gives the ratio to none.",
+                &bar_chart("Throughput (higher is better)", "msg/s", &bars, chart::compact),
+            );
+            let bars = cell_bars(
+                &of,
+                mode,
+                "confirm_p99_us",
+                Some("confirm_p99_stddev_us"),
+                |c| {
+                    format!(
+                        "{} ({:.2}×)",
+                        human_us(num(c.get("confirm_p99_us")) as u64),
+                        num(c.get("p99_vs_none"))
+                    )
+                },
+            );
+            section(
+                b,
+                "Producer confirm latency p99 (no fault)",
+                "Send → acknowledged at the producer (the XADD reply, or the WAIT / WAITAOF reply that confirmed it).",
+                &bar_chart("Confirm p99 (lower is better)", "latency", &bars, chart::micros),
+            );
+            continue;
+        }
+        let bars = cell_bars(&of, mode, "acked_lost_mean", None, |c| {
+            format!(
+                "{:.1} (max {})",
+                num(c.get("acked_lost_mean")),
+                num(c.get("acked_lost_max")) as u64
+            )
+        });
+        section(
+            b,
+            &format!("Acknowledged writes lost under {fault}"),
+            "Bars: mean over the repeats of writes the mode confirmed and that were gone at the end; the note adds the worst run.",
+            &bar_chart("Acknowledged, then lost (lower is better)", "messages", &bars, chart::compact),
+        );
+        if of.iter().any(|c| num(c.get("unconfirmed_mean")) > 0.0) {
+            let bars = cell_bars(&of, mode, "unconfirmed_mean", None, |c| {
+                format!("{:.1}", num(c.get("unconfirmed_mean")))
+            });
+            section(
+                b,
+                &format!("Unconfirmed writes under {fault}"),
+                "Bars: mean over the repeats of writes whose XADD succeeded but whose WAIT / WAITAOF fell short: not counted as acknowledged, so never as lost.",
+                &bar_chart("Unconfirmed", "messages", &bars, chart::compact),
+            );
+        }
+    }
+}
+
+/// The servers scenario: msg/s and p99 per server and AOF mode.
+fn server_charts(b: &mut String, r: &Map<String, Value>) {
+    let Some(Value::Array(cells)) = r.get("server_cells") else {
+        return;
+    };
+    let all: Vec<&Value> = cells.iter().collect();
+    let label = |c: &Value| format!("{} AOF {}", text(c, "server"), text(c, "aof"));
+    let bars = cell_bars(
+        &all,
+        label,
+        "throughput_mean",
+        Some("throughput_stddev"),
+        |c| {
+            format!(
+                "{} msg/s",
+                thousands(num(c.get("throughput_mean")).round() as u64)
+            )
+        },
+    );
+    section(
+        b,
+        "Throughput per server",
+        "Bars: mean msg/s over the repeats, each on a fresh cluster; whiskers: ± one standard deviation.",
+        &bar_chart("Throughput (higher is better)", "msg/s", &bars, chart::compact),
+    );
+    let bars = cell_bars(&all, label, "p99_us", Some("p99_stddev_us"), |c| {
+        human_us(num(c.get("p99_us")) as u64)
+    });
+    section(
+        b,
+        "Send → XACK p99 per server",
+        "",
+        &bar_chart("p99 (lower is better)", "latency", &bars, chart::micros),
+    );
 }
 
 fn latency_section(b: &mut String, r: &Map<String, Value>) {

@@ -38,6 +38,15 @@ pub fn client_cpu() -> Duration {
     }
 }
 
+/// `secs` of CPU per message in µs; 0 for no messages.
+fn us_per_msg(secs: f64, messages: u64) -> f64 {
+    if messages == 0 {
+        0.0
+    } else {
+        finite(secs * 1e6 / messages as f64)
+    }
+}
+
 /// The cost of one run, per message (the JSON `cost`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Cost {
@@ -74,42 +83,46 @@ impl Cost {
 
     /// The cost of several runs taken together: their CPU over their messages, so each run weighs
     /// by its message count (a report that pools counts and throughput pools CPU the same way).
-    /// Server figures only when every run has them; `masters_measured`/`replicas_measured` are the
-    /// nodes measured in every run (the smallest count); in sync only if every run was; each
-    /// run's notes kept, prefixed `run N:` (from 1).
+    /// Server figures pool the runs that have them (their CPU over their messages; `None` when
+    /// none has), and a run without them is named in `notes`; `masters_measured` /
+    /// `replicas_measured` are the fewest nodes measured in any of those runs; in sync only if
+    /// every run was; each run's notes kept, prefixed `run N:` (from 1).
     pub fn pooled(runs: &[&Cost]) -> Cost {
         let messages: u64 = runs.iter().map(|c| c.messages).sum();
-        let per_msg = |secs: f64| {
-            if messages == 0 {
-                0.0
-            } else {
-                finite(secs * 1e6 / messages as f64)
-            }
-        };
         let client: f64 = runs.iter().map(|c| c.client_cpu_seconds).sum();
-        let sum = |f: fn(&Cost) -> Option<f64>| -> Option<f64> {
-            runs.iter().map(|c| f(c)).sum::<Option<f64>>()
+        let measured: Vec<&&Cost> = runs
+            .iter()
+            .filter(|c| c.server_master_cpu_seconds.is_some())
+            .collect();
+        let server_messages: u64 = measured.iter().map(|c| c.messages).sum();
+        let sum = |f: fn(&Cost) -> Option<f64>| {
+            (!measured.is_empty()).then(|| measured.iter().filter_map(|c| f(c)).sum::<f64>())
         };
         let masters = sum(|c| c.server_master_cpu_seconds);
         let replicas = sum(|c| c.server_replica_cpu_seconds);
+        let server_per_msg = |secs: f64| us_per_msg(secs, server_messages);
+        let fewest = |f: fn(&Cost) -> usize| measured.iter().map(|c| f(c)).min().unwrap_or(0);
         let mut notes = Vec::new();
         for (i, c) in runs.iter().enumerate() {
             notes.extend(c.notes.iter().map(|n| format!("run {}: {n}", i + 1)));
-            if c.server_cpu_us_per_msg.is_none() {
-                notes.push(format!("run {}: server CPU not measured", i + 1));
+            if c.server_master_cpu_seconds.is_none() {
+                notes.push(format!(
+                    "run {}: server CPU not measured; the server figures leave it out",
+                    i + 1
+                ));
             }
         }
         Cost {
             messages,
             client_cpu_seconds: finite(client),
-            client_cpu_us_per_msg: per_msg(client),
+            client_cpu_us_per_msg: us_per_msg(client, messages),
             server_master_cpu_seconds: masters.map(finite),
             server_replica_cpu_seconds: replicas.map(finite),
-            server_master_cpu_us_per_msg: masters.map(per_msg),
-            server_replica_cpu_us_per_msg: replicas.map(per_msg),
-            server_cpu_us_per_msg: masters.zip(replicas).map(|(m, r)| per_msg(m + r)),
-            masters_measured: runs.iter().map(|c| c.masters_measured).min().unwrap_or(0),
-            replicas_measured: runs.iter().map(|c| c.replicas_measured).min().unwrap_or(0),
+            server_master_cpu_us_per_msg: masters.map(server_per_msg),
+            server_replica_cpu_us_per_msg: replicas.map(server_per_msg),
+            server_cpu_us_per_msg: masters.zip(replicas).map(|(m, r)| server_per_msg(m + r)),
+            masters_measured: fewest(|c| c.masters_measured),
+            replicas_measured: fewest(|c| c.replicas_measured),
             replicas_in_sync: runs.iter().all(|c| c.replicas_in_sync),
             notes,
         }
@@ -275,13 +288,7 @@ pub struct RunCost {
 impl RunCost {
     /// The cost per message of a run that completed `messages`.
     pub fn per_message(&self, messages: u64) -> Cost {
-        let per_msg = |secs: f64| {
-            if messages == 0 {
-                0.0
-            } else {
-                finite(secs * 1e6 / messages as f64)
-            }
-        };
+        let per_msg = |secs: f64| us_per_msg(secs, messages);
         let mut notes = Vec::new();
         let (mut masters, mut replicas) = (0.0, 0.0);
         let (mut masters_measured, mut replicas_measured) = (0, 0);
@@ -419,13 +426,16 @@ mod tests {
         );
         let c = run(100_000, 0.3, None, false);
         let p = Cost::pooled(&[&a, &c]);
-        assert_eq!(p.server_cpu_us_per_msg, None);
-        assert_eq!(p.replicas_measured, 2);
+        // The server figures are run a's alone; the client figure covers both runs.
+        assert!((p.server_cpu_us_per_msg.unwrap() - 9.0).abs() < 1e-9);
+        assert!((p.client_cpu_us_per_msg - 3.0).abs() < 1e-9);
+        assert_eq!((p.masters_measured, p.replicas_measured), (3, 3));
         assert!(!p.replicas_in_sync);
         assert!(p
             .notes
             .iter()
-            .any(|n| n == "run 2: server CPU not measured"));
+            .any(|n| n.starts_with("run 2: server CPU not measured")));
+        assert_eq!(Cost::pooled(&[&c]).server_cpu_us_per_msg, None);
     }
 
     /// With no node readable the server figures are unknown (`None`), not zero.

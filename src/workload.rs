@@ -272,6 +272,8 @@ pub struct RunResult {
     pub ledger_bytes: usize,
     /// Peak resident memory of this process so far (VmHWM), bytes; 0 where /proc is missing.
     pub client_peak_rss_bytes: u64,
+    /// Client and server CPU per message, and whether every replica was in sync.
+    pub cost: crate::cost::Cost,
 }
 
 /// Shared state of one run.
@@ -372,6 +374,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         None => None,
     };
 
+    let cost = crate::cost::CostProbe::start(endpoint).await?;
     // The clock starts here, after the connections: connecting is not part of the run.
     let start = Instant::now();
     let start_us = now_us();
@@ -472,7 +475,15 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tracing::warn!("some tasks did not stop in time; aborting them");
         tasks.abort_all();
     }
-    finish(&shared, workload, &mut admin, ended_by).await
+    let cost = cost.stop().await;
+    let mut result = finish(&shared, workload, &mut admin, ended_by).await?;
+    let done = if workload.consumers > 0 {
+        result.counts.acked
+    } else {
+        result.counts.produced
+    };
+    result.cost = cost.per_message(done);
+    Ok(result)
 }
 
 /// Polls progress every 10 ms and decides when the run is over.
@@ -1111,6 +1122,7 @@ async fn finish(
         disagreements,
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),
+        cost: Default::default(),
     })
 }
 

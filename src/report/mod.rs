@@ -321,6 +321,10 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         r.ledger_bytes as f64 / 1e6,
         r.client_peak_rss_bytes as f64 / 1e6
     ));
+    s.push_str(&format!("  cpu         {}\n", r.cost.line()));
+    if let Some(w) = r.cost.sync_warning() {
+        s.push_str(&format!("  warning     {w}\n"));
+    }
     if let Some(t) = r.trimmed_entries {
         s.push_str(&format!(
             "  trim        {} entries trimmed, {} of them unread; XLEN at the end {}\n",

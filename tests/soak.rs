@@ -143,6 +143,9 @@ fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
     assert_eq!(end["verdict"], "ok");
     assert_eq!(end["counts"]["acked"], 16_000);
     assert_eq!(end["counts"]["trimmed_unread"], 0);
+    // The final report carries the run's cost; the running checkpoint does not.
+    assert_eq!(end["cost"]["messages"], 16_000, "{}", end["cost"]);
+    assert!(mid.get("cost").is_none());
 }
 
 /// The backlog experiment at 3,000 msg/s with consumers stopped for 3 s: the backlog peaks near
@@ -188,4 +191,13 @@ async fn backlog_builds_while_consumers_stop_and_drains_when_they_resume() {
     assert_eq!(report.verdict, "ok");
     assert_eq!(report.counts.acked, report.counts.produced);
     assert_eq!(v["ended_by"], "all acked");
+    // Like every single-run scenario report, it carries its run's cost.
+    let cost = &v["cost"];
+    assert_eq!(
+        cost["messages"].as_u64(),
+        Some(report.counts.acked),
+        "{cost}"
+    );
+    assert!(cost["client_cpu_seconds"].as_f64().unwrap() > 0.0, "{cost}");
+    assert_eq!(cost["masters_measured"], 3, "{cost}");
 }

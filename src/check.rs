@@ -42,10 +42,13 @@ struct ProducerBook {
     delivered: AtomicBits,
     recovered: AtomicBits,
     acked: AtomicBits,
+    /// Delivered through XAUTOCLAIM at least once (so a merge of workers' ledgers can tell a
+    /// take-over from a second new delivery). Empty outside a worker's ledger.
+    claimed: AtomicBits,
 }
 
 impl ProducerBook {
-    fn new(n: u64) -> Self {
+    fn new(n: u64, claims: bool) -> Self {
         ProducerBook {
             attempted: AtomicBits::new(n),
             produced: AtomicBits::new(n),
@@ -53,6 +56,7 @@ impl ProducerBook {
             delivered: AtomicBits::new(n),
             recovered: AtomicBits::new(n),
             acked: AtomicBits::new(n),
+            claimed: AtomicBits::new(if claims { n } else { 0 }),
         }
     }
 }
@@ -87,19 +91,37 @@ pub struct Ledger {
     duplicated: AtomicU64,
     unexpected: AtomicU64,
     produce_failed: AtomicU64,
+    /// A worker's ledger: deliveries of messages other workers sent are booked, not judged
+    /// (only the union of all workers' ledgers knows what was sent).
+    defer_foreign: bool,
 }
 
 impl Ledger {
     /// A ledger for `per_producer[p]` messages from producer p.
     pub fn new(per_producer: &[u64]) -> Self {
+        Ledger::with_books(per_producer, false)
+    }
+
+    fn with_books(per_producer: &[u64], worker: bool) -> Self {
         Ledger {
-            books: per_producer.iter().map(|&n| ProducerBook::new(n)).collect(),
+            books: per_producer
+                .iter()
+                .map(|&n| ProducerBook::new(n, worker))
+                .collect(),
             produced_ok: AtomicU64::new(0),
             acked_unique: AtomicU64::new(0),
             duplicated: AtomicU64::new(0),
             unexpected: AtomicU64::new(0),
             produce_failed: AtomicU64::new(0),
+            defer_foreign: worker,
         }
+    }
+
+    /// The ledger of one worker of a distributed run: sized for every producer of the whole run
+    /// (`per_producer` by global producer id). A delivery of a message this worker did not send
+    /// is booked as delivered instead of unexpected; `rcstress merge` judges it.
+    pub fn for_worker(per_producer: &[u64]) -> Self {
+        Ledger::with_books(per_producer, true)
     }
 
     fn book(&self, tag: &MessageTag) -> Option<&ProducerBook> {
@@ -140,10 +162,15 @@ impl Ledger {
             self.unexpected.fetch_add(1, Relaxed);
             return DeliveryKind::Unexpected;
         };
-        let Some(book) = self.book(tag).filter(|b| b.attempted.get(tag.seq)) else {
+        let Some(book) = self.book(tag).filter(|b| {
+            b.attempted.get(tag.seq) || (self.defer_foreign && tag.seq < b.attempted.len)
+        }) else {
             self.unexpected.fetch_add(1, Relaxed);
             return DeliveryKind::Unexpected;
         };
+        if via == Via::Claim {
+            book.claimed.set(tag.seq);
+        }
         let seen = book.delivered.set(tag.seq) == Some(true);
         let kind = match (via, seen) {
             (_, false) => DeliveryKind::First,
@@ -219,9 +246,58 @@ impl Ledger {
     pub fn heap_bytes(&self) -> usize {
         self.books
             .iter()
-            .map(|b| 6 * b.attempted.words.len() * 8)
+            .map(|b| (6 * b.attempted.words.len() + b.claimed.words.len()) * 8)
             .sum()
     }
+
+    /// Every bit of the ledger, for a worker's result file (see [`LedgerSnapshot`]).
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let words = |bits: &AtomicBits| bits.words.iter().map(|w| w.load(Relaxed)).collect();
+        LedgerSnapshot {
+            producers: self
+                .books
+                .iter()
+                .map(|b| BookSnapshot {
+                    messages: b.attempted.len,
+                    attempted: words(&b.attempted),
+                    produced: words(&b.produced),
+                    indeterminate: words(&b.indeterminate),
+                    delivered: words(&b.delivered),
+                    recovered: words(&b.recovered),
+                    acked: words(&b.acked),
+                    claimed: words(&b.claimed),
+                })
+                .collect(),
+            duplicated: self.duplicated.load(Relaxed),
+            unexpected: self.unexpected.load(Relaxed),
+            produce_failed: self.produce_failed.load(Relaxed),
+        }
+    }
+}
+
+/// A ledger's bits at the end of a run, by producer id: what a worker hands to `rcstress merge`.
+/// Word `w` bit `b` of a set is the message with sequence number `64 w + b`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    pub producers: Vec<BookSnapshot>,
+    /// Duplicates this ledger saw by itself (a second delivery within one worker).
+    pub duplicated: u64,
+    /// Deliveries this ledger could not place at all (no tag, producer or sequence out of range).
+    pub unexpected: u64,
+    pub produce_failed: u64,
+}
+
+/// One producer's bit sets in a [`LedgerSnapshot`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BookSnapshot {
+    pub messages: u64,
+    pub attempted: Vec<u64>,
+    pub produced: Vec<u64>,
+    pub indeterminate: Vec<u64>,
+    pub delivered: Vec<u64>,
+    pub recovered: Vec<u64>,
+    pub acked: Vec<u64>,
+    pub claimed: Vec<u64>,
 }
 
 /// The checker's counts, field names as in the JSON contract.

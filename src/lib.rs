@@ -12,6 +12,7 @@
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
+//! - [`distributed`]: one run over many processes (`rcstress worker` × N, `rcstress merge DIR`).
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod distributed;
 pub mod error;
 pub mod metrics;
 pub mod report;

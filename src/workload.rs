@@ -11,7 +11,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use serde::Serialize;
 
-use crate::check::{settle_lost, Counts, Ledger, Via};
+use crate::check::{settle_lost, Counts, Ledger, LedgerSnapshot, Via};
 use crate::cluster::Endpoint;
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
@@ -59,6 +59,38 @@ pub struct Workload {
     pub quiet_ms: u64,
     /// Delete the shard keys before the run (a clean slate).
     pub reset: bool,
+    /// This process's part of a distributed run (`rcstress worker`); `None` for a run on its own.
+    pub worker: Option<WorkerPart>,
+}
+
+/// One worker's part of a distributed run: which global producer and consumer ids are its own,
+/// and when the load starts on every worker. Its `producers`, `consumers` and `rate` are already
+/// its share; `messages` is the sum of its producers' messages.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerPart {
+    /// Global id of this worker's first producer (ids are disjoint across workers).
+    pub producer_offset: u32,
+    /// Global index of this worker's first consumer (consumer names are disjoint across workers).
+    pub consumer_offset: usize,
+    /// Messages of every producer of the whole run, by global producer id.
+    pub run_per_producer: Vec<u64>,
+    /// Consumers of the whole run: shards are shared out over all of them.
+    pub run_consumers: usize,
+    /// The common start, µs since the epoch: no engine gives a start barrier, so every worker
+    /// sets up, then waits for this moment.
+    pub start_at_us: u64,
+}
+
+/// What a worker keeps beyond the JSON of a run, for `rcstress merge`.
+#[derive(Clone, Debug)]
+pub struct RawRun {
+    /// When the load started, µs since the epoch (the zero of `series`).
+    pub start_us: u64,
+    /// Send to XACK, µs (the histogram behind `latency_us`).
+    pub ack: Histogram<u64>,
+    /// Send to delivery, µs (behind `delivery_latency_us`).
+    pub delivery: Histogram<u64>,
+    pub ledger: LedgerSnapshot,
 }
 
 impl Default for Workload {
@@ -80,6 +112,7 @@ impl Default for Workload {
             deadline_ms: 300_000,
             quiet_ms: 5_000,
             reset: true,
+            worker: None,
         }
     }
 }
@@ -103,6 +136,17 @@ impl Workload {
         (0..p)
             .map(|i| self.messages / p + u64::from(i < self.messages % p))
             .collect()
+    }
+
+    /// Messages of each of this process's producers (its share in a distributed run).
+    pub fn own_per_producer(&self) -> Vec<u64> {
+        match &self.worker {
+            Some(w) => {
+                let first = w.producer_offset as usize;
+                w.run_per_producer[first..first + self.producers].to_vec()
+            }
+            None => self.per_producer(),
+        }
     }
 
     /// Checks the numbers make sense; the message says which flag to fix.
@@ -185,6 +229,9 @@ pub struct RunResult {
     pub ledger_bytes: usize,
     /// Peak resident memory of this process so far (VmHWM), bytes; 0 where /proc is missing.
     pub client_peak_rss_bytes: u64,
+    /// Histograms and ledger bits of a worker's run (only kept when `Workload::worker` is set).
+    #[serde(skip)]
+    pub raw: Option<RawRun>,
 }
 
 /// Shared state of one run.
@@ -253,12 +300,20 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     };
     let shards = Shards::plan(endpoint, &workload.stream, &workload.group, shard_count).await?;
     let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
+    if let Some(w) = workload.worker.as_ref().filter(|_| workload.reset) {
+        // Deleting the keys once others may be writing would lose their messages.
+        if now_us() >= w.start_at_us {
+            return Err(Error::Config(
+                "the common start time passed before this worker was set up, too late to reset the streams; start the workers with more lead time (--start-in)".into(),
+            ));
+        }
+    }
     if workload.reset {
         shards.reset(&mut admin).await?;
     } else {
         shards.create_groups(&mut admin).await?;
     }
-    let per_producer = workload.per_producer();
+    let per_producer = workload.own_per_producer();
     // Connections first, so that connecting is not part of the measured time.
     let mut producer_conns = Vec::new();
     for _ in 0..workload.producers {
@@ -274,9 +329,19 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         None => None,
     };
 
+    if let Some(w) = &workload.worker {
+        let wait = Duration::from_micros(w.start_at_us.saturating_sub(now_us()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = until_stopped(&live) => return Err(Error::Config("stopped before the common start time".into())),
+        }
+    }
     // The clock starts here, after the connections: connecting is not part of the run.
     let shared = Arc::new(Shared {
-        ledger: Ledger::new(&per_producer),
+        ledger: match &workload.worker {
+            Some(w) => Ledger::for_worker(&w.run_per_producer),
+            None => Ledger::new(&per_producer),
+        },
         live: live.clone(),
         errors: ErrorLog::default(),
         start: Instant::now(),
@@ -292,6 +357,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     });
     let _ = live.started.set(shared.start);
     let mut tasks = tokio::task::JoinSet::new();
+    let producer_offset = workload.worker.as_ref().map_or(0, |w| w.producer_offset);
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
         let next_seq = Arc::new(AtomicU64::new(0));
@@ -310,22 +376,39 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
-                produce_lane(&sh, &wl, conn, p as u32, shard, count, &nb).await;
+                produce_lane(
+                    &sh,
+                    &wl,
+                    conn,
+                    producer_offset + p as u32,
+                    shard,
+                    count,
+                    &nb,
+                )
+                .await;
                 if ll.fetch_sub(1, Relaxed) == 1 {
                     sh.producers_left.fetch_sub(1, Relaxed);
                 }
             });
         }
     }
+    // In a distributed run the shards are shared out over the consumers of all workers.
+    let (consumer_offset, all_consumers) = workload
+        .worker
+        .as_ref()
+        .map_or((0, workload.consumers), |w| {
+            (w.consumer_offset, w.run_consumers)
+        });
     for (c, conn) in consumer_conns.into_iter().enumerate() {
-        let owned: Vec<String> = if workload.consumers >= shards.keys.len() {
+        let c = consumer_offset + c;
+        let owned: Vec<String> = if all_consumers >= shards.keys.len() {
             vec![shards.keys[c % shards.keys.len()].clone()]
         } else {
             shards
                 .keys
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| j % workload.consumers == c)
+                .filter(|(j, _)| j % all_consumers == c)
                 .map(|(_, k)| k.clone())
                 .collect()
         };
@@ -393,7 +476,13 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
         if sh.live.stop.load(Relaxed) {
             return ("stopped".into(), series);
         }
-        if producers_done && wl.consumers > 0 && acked >= sh.ledger.produced_count() {
+        // A worker acks other workers' messages too, and cannot see when theirs are done: it
+        // ends on "quiet" (or the deadline) instead.
+        if producers_done
+            && wl.consumers > 0
+            && wl.worker.is_none()
+            && acked >= sh.ledger.produced_count()
+        {
             return ("all acked".into(), series);
         }
         if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
@@ -408,6 +497,13 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
         if now >= deadline {
             return ("deadline".into(), series);
         }
+    }
+}
+
+/// Resolves once `live.stop` is set (checked every 50 ms).
+async fn until_stopped(live: &Live) {
+    while !live.stop.load(Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -752,19 +848,22 @@ async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Option<Ve
     Some(out)
 }
 
-async fn finish(
-    sh: &Shared,
-    wl: &Workload,
-    admin: &mut ClusterConnection,
-    ended_by: String,
-    series: Vec<SecondSample>,
-) -> Result<RunResult> {
-    let (pending, xlen) = redis_totals(admin, &sh.shards).await;
-    let mut counts = sh.ledger.counts(pending.unwrap_or(0));
+/// Checks a run's counts against what Redis holds at the end: XPENDING gives `pending_at_end`, a
+/// scan of the streams (only when something looks lost) lets `settle` tell undelivered from lost,
+/// and XLEN / XPENDING must agree with the ledger. Returns the XLEN total and every disagreement
+/// as a sentence.
+pub async fn cross_check(
+    conn: &mut ClusterConnection,
+    shards: &Shards,
+    counts: &mut Counts,
+    settle: impl FnOnce(&mut Counts, &[MessageTag]),
+) -> (Option<u64>, Vec<String>) {
+    let (pending, xlen) = redis_totals(conn, shards).await;
+    counts.pending_at_end = pending.unwrap_or(0);
     let mut disagreements = Vec::new();
     if counts.lost > 0 {
-        match stored_tags(admin, &sh.shards).await {
-            Some(stored) => settle_lost(&sh.ledger, &mut counts, &stored),
+        match stored_tags(conn, shards).await {
+            Some(stored) => settle(counts, &stored),
             None => disagreements.push(
                 "could not scan the streams at the end: lost may include undelivered entries"
                     .into(),
@@ -798,6 +897,26 @@ async fn finish(
             ));
         }
     }
+    (xlen, disagreements)
+}
+
+async fn finish(
+    sh: &Shared,
+    wl: &Workload,
+    admin: &mut ClusterConnection,
+    ended_by: String,
+    series: Vec<SecondSample>,
+) -> Result<RunResult> {
+    let mut counts = sh.ledger.counts(0);
+    // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
+    let (xlen, disagreements) = if wl.worker.is_some() {
+        (None, Vec::new())
+    } else {
+        cross_check(admin, &sh.shards, &mut counts, |c, stored| {
+            settle_lost(&sh.ledger, c, stored)
+        })
+        .await
+    };
     // With no consumer the claimer has nothing to ack: the run's time is the producers'.
     let end_ns = if wl.consumers > 0 {
         sh.last_ack_ns.load(Relaxed)
@@ -814,13 +933,7 @@ async fn finish(
         let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
         (Latency::from_histogram(&h.0), Latency::from_histogram(&h.1))
     };
-    let mut verdict = counts.verdict();
-    if verdict == "ok" && wl.consumers > 0 && counts.acked < counts.produced {
-        verdict = format!(
-            "ok, but {} produced message(s) not acked (ended by {ended_by})",
-            counts.produced - counts.acked
-        );
-    }
+    let verdict = verdict(&counts, wl.consumers, &ended_by);
     Ok(RunResult {
         elapsed_seconds: finite(elapsed),
         throughput_msgs_per_sec: if elapsed > 0.0 {
@@ -842,7 +955,28 @@ async fn finish(
         disagreements,
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),
+        raw: wl.worker.as_ref().map(|_| {
+            let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+            RawRun {
+                start_us: sh.start_us,
+                ack: h.0.clone(),
+                delivery: h.1.clone(),
+                ledger: sh.ledger.snapshot(),
+            }
+        }),
     })
+}
+
+/// The checker's verdict, noting produced messages a run with consumers left unacked.
+pub fn verdict(counts: &Counts, consumers: usize, ended_by: &str) -> String {
+    let verdict = counts.verdict();
+    if verdict == "ok" && consumers > 0 && counts.acked < counts.produced {
+        return format!(
+            "ok, but {} produced message(s) not acked (ended by {ended_by})",
+            counts.produced - counts.acked
+        );
+    }
+    verdict
 }
 
 /// This process's peak resident set size (`VmHWM` in /proc/self/status), in bytes.

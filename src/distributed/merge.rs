@@ -1,0 +1,679 @@
+//! `rcstress merge DIR`: one report from the result files of a distributed run's workers.
+//!
+//! Latencies are merged by adding the workers' HdrHistograms (never by averaging percentiles);
+//! the checker runs over the union of the ledgers, so a message one worker sent and another
+//! delivered is delivered, and a message two workers both received as new is duplicated; Redis
+//! is asked once (XLEN, XPENDING, and a scan of the streams where something looks lost).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::{decode_histogram, RunPlan, WorkerFile, FORMAT};
+use crate::check::{Counts, LedgerSnapshot};
+use crate::cli::MergeArgs;
+use crate::commands::{ready_cluster, Outcome};
+use crate::config::{resolve_cluster, ClusterSource, Env};
+use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample};
+use crate::report::{summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
+use crate::scenario::ScenarioReport;
+use crate::stream::{MessageTag, Shards};
+use crate::workload::{cross_check, RunResult};
+use crate::{Error, Result};
+
+/// The most result files a merge reads, and the largest one.
+const MAX_FILES: usize = 10_000;
+const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// One worker in the merged report.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerRow {
+    pub index: usize,
+    pub host: String,
+    /// Global producer ids `[first, first + producers)`.
+    pub first_producer: u32,
+    pub producers: usize,
+    pub consumers: usize,
+    pub messages: u64,
+    /// What this worker's producers tried to send, and what its consumers acked (of any worker).
+    pub sent: u64,
+    pub acked: u64,
+    /// This worker's start minus the common start (ms): how well the start lined up.
+    pub start_offset_ms: f64,
+    pub elapsed_seconds: f64,
+    pub ended_by: String,
+    pub latency_p99_us: u64,
+    pub file_bytes: u64,
+}
+
+/// What merging cost.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MergeCost {
+    pub files: usize,
+    pub bytes: u64,
+    /// Reading and parsing the files.
+    pub read_seconds: f64,
+    /// Decoding and adding histograms, the union of the ledgers, the series.
+    pub merge_seconds: f64,
+    /// XLEN / XPENDING and the final scan.
+    pub redis_seconds: f64,
+}
+
+/// The workers' results merged, before Redis is asked.
+pub struct Merged {
+    pub result: RunResult,
+    pub union: Union,
+    pub shards: Shards,
+    pub plan: RunPlan,
+    pub workers: Vec<WorkerRow>,
+    pub config: serde_json::Value,
+}
+
+/// The union of the workers' ledgers: enough to tell, for a tag still in a stream, whether it
+/// was produced and never delivered.
+pub struct Union {
+    produced: Vec<Vec<u64>>,
+    delivered: Vec<Vec<u64>>,
+}
+
+impl Union {
+    fn bit(sets: &[Vec<u64>], tag: &MessageTag) -> bool {
+        sets.get(tag.producer as usize)
+            .and_then(|w| w.get((tag.seq / 64) as usize))
+            .is_some_and(|w| w & (1u64 << (tag.seq % 64)) != 0)
+    }
+
+    /// Subtracts from `counts.lost` the produced, never delivered messages still `stored`.
+    pub fn settle(&self, counts: &mut Counts, stored: &[MessageTag]) {
+        let undelivered = stored
+            .iter()
+            .filter(|t| Self::bit(&self.produced, t) && !Self::bit(&self.delivered, t))
+            .count() as u64;
+        counts.lost = counts.lost.saturating_sub(undelivered);
+    }
+}
+
+/// The checker over the union of the workers' ledgers (all sized for the same run).
+///
+/// Union of the bit sets, plus what only the union shows: a message that two workers both got as
+/// a new delivery (XREADGROUP `>`) is duplicated; one a worker took over by XAUTOCLAIM after
+/// another worker got it is recovered; one delivered that no worker sent is unexpected.
+/// `pending_at_end` is left 0 (Redis's XPENDING fills it).
+pub fn union_counts(ledgers: &[LedgerSnapshot]) -> Result<(Counts, Union)> {
+    let Some(first) = ledgers.first() else {
+        return Err(Error::Config("no worker ledgers to merge".into()));
+    };
+    let shape: Vec<u64> = first.producers.iter().map(|b| b.messages).collect();
+    for l in ledgers {
+        if l.producers
+            .iter()
+            .map(|b| b.messages)
+            .ne(shape.iter().copied())
+        {
+            return Err(Error::Config(
+                "the workers' ledgers are sized for different runs (did they get the same --messages and --producers?)".into(),
+            ));
+        }
+    }
+    let mut c = Counts::default();
+    let mut union = Union {
+        produced: Vec::new(),
+        delivered: Vec::new(),
+    };
+    let pop = |w: u64| u64::from(w.count_ones());
+    for (p, &n) in shape.iter().enumerate() {
+        let words = n.div_ceil(64) as usize;
+        let (mut prod_p, mut del_p) = (vec![0u64; words], vec![0u64; words]);
+        for w in 0..words {
+            let or = |f: fn(&crate::check::BookSnapshot) -> &Vec<u64>| {
+                ledgers.iter().fold(0u64, |acc, l| {
+                    acc | f(&l.producers[p]).get(w).copied().unwrap_or(0)
+                })
+            };
+            let (att, prod, ind, del, rec, ack, claimed) = (
+                or(|b| &b.attempted),
+                or(|b| &b.produced),
+                or(|b| &b.indeterminate),
+                or(|b| &b.delivered),
+                or(|b| &b.recovered),
+                or(|b| &b.acked),
+                or(|b| &b.claimed),
+            );
+            // Deliveries by more than one worker, and new (not claimed) deliveries per worker.
+            let (mut seen, mut twice, mut new_sum, mut new_or) = (0u64, 0u64, 0u64, 0u64);
+            for l in ledgers {
+                let b = &l.producers[p];
+                let d = b.delivered.get(w).copied().unwrap_or(0);
+                let new = d & !b.claimed.get(w).copied().unwrap_or(0);
+                twice |= seen & d;
+                seen |= d;
+                new_sum += pop(new);
+                new_or |= new;
+            }
+            c.attempted += pop(att);
+            c.produced += pop(prod);
+            c.produce_indeterminate += pop(ind & !prod);
+            c.delivered += pop(del);
+            c.recovered += pop(rec | (claimed & twice));
+            c.acked += pop(ack);
+            c.lost += pop(prod & !del);
+            c.indeterminate_delivered += pop(ind & !prod & del);
+            c.unexpected += pop(del & !att);
+            c.duplicated += new_sum - pop(new_or);
+            prod_p[w] = prod;
+            del_p[w] = del;
+        }
+        union.produced.push(prod_p);
+        union.delivered.push(del_p);
+    }
+    for l in ledgers {
+        c.duplicated += l.duplicated;
+        c.unexpected += l.unexpected;
+        c.produce_failed += l.produce_failed;
+    }
+    c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
+    Ok((c, union))
+}
+
+/// The workers' per-second series on one wall clock: each sample goes to the second (counted from
+/// the earliest worker start) its end is nearest to. Counts add up; a second's p50 / p99 is the
+/// highest of the workers' (an upper bound of the merged percentile: the workers' per-second
+/// histograms are not kept).
+pub fn align_series(workers: &[(u64, &[SecondSample])]) -> Vec<SecondSample> {
+    let zero = workers.iter().map(|(s, _)| *s).min().unwrap_or(0);
+    let mut out: BTreeMap<u64, SecondSample> = BTreeMap::new();
+    for (start_us, series) in workers {
+        let offset = (start_us - zero) as f64 / 1e6;
+        for s in series.iter() {
+            let second = (offset + s.t).round().max(1.0) as u64;
+            let m = out.entry(second).or_insert_with(|| SecondSample {
+                t: second as f64,
+                ..SecondSample::default()
+            });
+            m.sent += s.sent;
+            m.acked += s.acked;
+            m.errors += s.errors;
+            m.p50_us = m.p50_us.max(s.p50_us);
+            m.p99_us = m.p99_us.max(s.p99_us);
+        }
+    }
+    out.into_values().collect()
+}
+
+/// The result files in `dir` (`worker-*.json`), sorted by index, checked to be one complete run.
+pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::Config(format!(
+            "cannot read the results directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("worker-") && n.ends_with(".json"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::Config(format!(
+            "{} holds no worker result files (worker-I-of-N.json); run 'rcstress worker --out {}' first",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    if paths.len() > MAX_FILES {
+        return Err(Error::Config(format!(
+            "{} holds {} worker files; a merge reads at most {MAX_FILES}",
+            dir.display(),
+            paths.len()
+        )));
+    }
+    let mut files = Vec::with_capacity(paths.len());
+    for p in &paths {
+        let bytes = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        if bytes > MAX_FILE_BYTES {
+            return Err(Error::Config(format!(
+                "{} is {bytes} bytes, more than a worker writes",
+                p.display()
+            )));
+        }
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Error::io(format!("read {}", p.display()), e))?;
+        let file: WorkerFile = serde_json::from_str(&text).map_err(|e| {
+            Error::Config(format!("{} is not a worker result file: {e}", p.display()))
+        })?;
+        if file.format != FORMAT {
+            return Err(Error::Config(format!(
+                "{} has format '{}'; this rcstress reads '{FORMAT}'",
+                p.display(),
+                file.format
+            )));
+        }
+        files.push((file, bytes));
+    }
+    files.sort_by_key(|(f, _)| f.index);
+    let first = &files[0].0;
+    for (f, _) in &files {
+        if f.workers != first.workers
+            || f.run != first.run
+            || f.stream != first.stream
+            || f.group != first.group
+            || f.shard_keys != first.shard_keys
+        {
+            return Err(Error::Config(format!(
+                "{}: worker {} and worker {} were not part of the same run (workers, --messages, --producers, --consumers, --rate, stream, group or shard keys differ); keep one run per directory",
+                dir.display(),
+                first.index,
+                f.index
+            )));
+        }
+    }
+    let have: BTreeSet<usize> = files.iter().map(|(f, _)| f.index).collect();
+    let missing: Vec<String> = (0..first.workers)
+        .filter(|i| !have.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() || have.len() != files.len() || files.len() != first.workers {
+        return Err(Error::Config(format!(
+            "{} holds {} file(s) for a run of {} workers; missing worker(s): {} (did one fail? see its log), or a worker wrote twice",
+            dir.display(),
+            files.len(),
+            first.workers,
+            if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
+        )));
+    }
+    Ok(files)
+}
+
+/// Merges complete, consistent worker files (see [`read_dir`]) into one run's result; the
+/// Redis cross-check is still to be done ([`Merged::union`], [`Merged::shards`]).
+pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
+    let first = &files[0].0;
+    let (mut ack, mut delivery) = (new_histogram(), new_histogram());
+    let mut ledgers = Vec::with_capacity(files.len());
+    let mut rows = Vec::with_capacity(files.len());
+    for (f, bytes) in files {
+        let what = format!("worker {}", f.index);
+        let a: Histogram<u64> = decode_histogram(&f.latency_histogram, &what)?;
+        let d = decode_histogram(&f.delivery_histogram, &what)?;
+        ack.add(&a)
+            .map_err(|e| Error::Config(format!("{what}: histogram out of range: {e:?}")))?;
+        delivery
+            .add(&d)
+            .map_err(|e| Error::Config(format!("{what}: histogram out of range: {e:?}")))?;
+        ledgers.push(f.ledger.decode()?);
+        rows.push(WorkerRow {
+            index: f.index,
+            host: f.host.clone(),
+            first_producer: f.share.producer_offset,
+            producers: f.share.producers,
+            consumers: f.share.consumers,
+            messages: f.share.messages,
+            sent: f.counts.attempted,
+            acked: f.counts.acked,
+            start_offset_ms: finite((f.start_us as f64 - f.start_at_us as f64) / 1e3),
+            elapsed_seconds: f.elapsed_seconds,
+            ended_by: f.ended_by.clone(),
+            latency_p99_us: if a.is_empty() {
+                0
+            } else {
+                a.value_at_quantile(0.99)
+            },
+            file_bytes: *bytes,
+        });
+    }
+    let (counts, union) = union_counts(&ledgers)?;
+    let zero = files.iter().map(|(f, _)| f.start_us).min().unwrap_or(0);
+    let end_us = files
+        .iter()
+        .map(|(f, _)| f.start_us + (f.elapsed_seconds * 1e6) as u64)
+        .max()
+        .unwrap_or(zero);
+    let elapsed = (end_us - zero) as f64 / 1e6;
+    let series = align_series(
+        &files
+            .iter()
+            .map(|(f, _)| (f.start_us, f.series.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let mut errors = BTreeMap::new();
+    let mut first_errors: BTreeMap<String, FirstError> = BTreeMap::new();
+    for (f, _) in files {
+        for (k, v) in &f.errors {
+            *errors.entry(k.clone()).or_insert(0) += v;
+        }
+        let offset = (f.start_us - zero) as f64 / 1e6;
+        for (k, e) in &f.first_errors {
+            let e = FirstError {
+                seconds: finite(e.seconds + offset),
+                ..e.clone()
+            };
+            if first_errors
+                .get(k)
+                .is_none_or(|old| e.seconds < old.seconds)
+            {
+                first_errors.insert(k.clone(), e);
+            }
+        }
+    }
+    let mut ended: BTreeMap<&str, usize> = BTreeMap::new();
+    for (f, _) in files {
+        *ended.entry(f.ended_by.as_str()).or_insert(0) += 1;
+    }
+    let ended_by = ended
+        .iter()
+        .map(|(k, n)| format!("{k} ({n} worker{})", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let done = if first.run.consumers > 0 {
+        counts.acked
+    } else {
+        counts.produced
+    };
+    let result = RunResult {
+        elapsed_seconds: finite(elapsed),
+        throughput_msgs_per_sec: if elapsed > 0.0 {
+            finite(done as f64 / elapsed)
+        } else {
+            0.0
+        },
+        verdict: String::new(),
+        counts,
+        latency_us: Latency::from_histogram(&ack),
+        delivery_latency_us: Latency::from_histogram(&delivery),
+        errors,
+        first_errors,
+        series,
+        ended_by,
+        consumer_crashes: files.iter().map(|(f, _)| f.consumer_crashes).sum(),
+        shard_keys: first.shard_keys.clone(),
+        redis_xlen: None,
+        disagreements: Vec::new(),
+        ledger_bytes: ledgers
+            .iter()
+            .map(|l| {
+                l.producers
+                    .iter()
+                    .map(|b| 8 * (b.attempted.len() * 6 + b.claimed.len()))
+                    .sum::<usize>()
+            })
+            .sum(),
+        client_peak_rss_bytes: files
+            .iter()
+            .map(|(f, _)| f.client_peak_rss_bytes)
+            .max()
+            .unwrap_or(0),
+        raw: None,
+    };
+    Ok(Merged {
+        result,
+        union,
+        shards: Shards {
+            keys: first.shard_keys.clone(),
+            group: first.group.clone(),
+        },
+        plan: first.run.clone(),
+        workers: rows,
+        config: serde_json::json!({
+            "workers": files.len(),
+            "run": first.run,
+            "worker": first.config,
+        }),
+    })
+}
+
+/// The merged report's JSON: the fields of `rcstress run --json`, plus the workers and the cost.
+#[derive(Serialize)]
+struct MergeDocument<'a> {
+    #[serde(flatten)]
+    report: RunReport<'a>,
+    workers: &'a [WorkerRow],
+    merge: &'a MergeCost,
+}
+
+/// `rcstress merge DIR`.
+pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
+    let json = args.json.as_deref().map(JsonSink::prepare).transpose()?;
+    let html = args.html.as_deref().map(HtmlSink::prepare).transpose()?;
+    let source = resolve_cluster(&args.cluster, env)?;
+    if let ClusterSource::Embedded(_) = source {
+        return Err(Error::Config(
+            "merge checks the streams once against Redis: give --nodes (or REDIS_CLUSTER_NODES) of the cluster the workers used".into(),
+        ));
+    }
+    let t0 = Instant::now();
+    let files = read_dir(&args.dir)?;
+    let read_seconds = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let mut merged = merge(&files)?;
+    let merge_seconds = t1.elapsed().as_secs_f64();
+    let cluster = match ready_cluster(&source).await? {
+        Ok(c) => c,
+        Err(sig) => return Ok(Outcome::Interrupted(sig)),
+    };
+    let t2 = Instant::now();
+    let mut admin = cluster
+        .endpoint
+        .cluster_connection(Duration::from_secs(5))
+        .await?;
+    let r = &mut merged.result;
+    let union = &merged.union;
+    let (xlen, disagreements) = cross_check(&mut admin, &merged.shards, &mut r.counts, |c, s| {
+        union.settle(c, s)
+    })
+    .await;
+    r.redis_xlen = xlen;
+    r.disagreements = disagreements;
+    r.verdict = crate::workload::verdict(&r.counts, merged.plan.consumers, &r.ended_by);
+    let cost = MergeCost {
+        files: files.len(),
+        bytes: files.iter().map(|(_, b)| b).sum(),
+        read_seconds,
+        merge_seconds,
+        redis_seconds: t2.elapsed().as_secs_f64(),
+    };
+    let result = &merged.result;
+    let plan = &merged.plan;
+    let title = format!(
+        "rcstress merge: {} workers, {} messages, {} producers, {} consumers, {} shards",
+        files.len(),
+        plan.messages,
+        plan.producers,
+        plan.consumers,
+        result.shard_keys.len()
+    );
+    print!("{}", summary(&title, result));
+    println!(
+        "  merge       {} files, {} bytes: read {:.3} s, merged {:.3} s, Redis check {:.3} s",
+        cost.files, cost.bytes, cost.read_seconds, cost.merge_seconds, cost.redis_seconds
+    );
+    if let Some(sink) = json {
+        sink.commit(&MergeDocument {
+            report: RunReport {
+                tool: "rcstress",
+                version: env!("CARGO_PKG_VERSION"),
+                command: "merge",
+                config: merged.config.clone(),
+                result,
+            },
+            workers: &merged.workers,
+            merge: &cost,
+        })?;
+    }
+    if let Some(sink) = html {
+        let c = &result.counts;
+        let report = ScenarioReport::from_run("distributed run", merged.config.clone(), result)
+            .finding(format!(
+                "{} workers, one consumer group: {} sent, {} acked, {} lost, {} duplicated (within or across workers), {} unexpected",
+                files.len(),
+                c.attempted,
+                c.acked,
+                c.lost,
+                c.duplicated,
+                c.unexpected
+            ))
+            .finding(format!(
+                "latency from the workers' histograms added: p50 {} µs, p99 {} µs over {} messages",
+                result.latency_us.p50, result.latency_us.p99, result.latency_us.count
+            ))
+            .detail("workers", &merged.workers)
+            .detail("merge", &cost)
+            .detail("disagreements", &result.disagreements);
+        sink.commit(&ScenarioDocument::new(&report))?;
+    }
+    drop(cluster);
+    Ok(if args.strict && result.verdict != "ok" {
+        Outcome::VerdictFailed
+    } else {
+        Outcome::Done
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Ledger, Via};
+
+    fn tag(p: u32, s: u64) -> MessageTag {
+        MessageTag {
+            producer: p,
+            seq: s,
+            sent_us: 0,
+        }
+    }
+
+    /// Two workers, producers 0 and 1, 100 messages each; each worker consumes the other's.
+    fn two_workers() -> (Ledger, Ledger) {
+        let (a, b) = (
+            Ledger::for_worker(&[100, 100]),
+            Ledger::for_worker(&[100, 100]),
+        );
+        for (own, other, p) in [(&a, &b, 0u32), (&b, &a, 1)] {
+            for s in 0..100 {
+                own.attempted(p, s);
+                own.produced(p, s);
+                other.delivered(Some(&tag(p, s)), Via::New);
+                other.acked(&tag(p, s));
+            }
+        }
+        (a, b)
+    }
+
+    #[test]
+    fn messages_sent_by_one_worker_and_acked_by_another_are_neither_lost_nor_unexpected() {
+        let (a, b) = two_workers();
+        assert!(
+            a.counts(0).lost > 0,
+            "alone, a worker's ledger cannot judge"
+        );
+        let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
+        assert_eq!(
+            (c.attempted, c.produced, c.delivered, c.acked),
+            (200, 200, 200, 200)
+        );
+        assert_eq!((c.lost, c.duplicated, c.unexpected), (0, 0, 0));
+        assert_eq!(c.verdict(), "ok");
+    }
+
+    /// The duplicate only the union can see: worker b also got message (0, 5) as new, while
+    /// worker a got it first. Each ledger alone is clean.
+    #[test]
+    fn a_duplicate_across_two_workers_ledgers_is_found() {
+        let (a, b) = two_workers();
+        a.delivered(Some(&tag(0, 5)), Via::New);
+        assert_eq!(a.snapshot().duplicated, 0);
+        assert_eq!(b.snapshot().duplicated, 0);
+        let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
+        assert_eq!(
+            (c.duplicated, c.lost, c.unexpected, c.recovered),
+            (1, 0, 0, 0)
+        );
+        // A take-over by XAUTOCLAIM in the other worker is a recovery, not a duplicate.
+        let (a, b) = two_workers();
+        a.delivered(Some(&tag(0, 6)), Via::Claim);
+        let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
+        assert_eq!((c.duplicated, c.recovered), (0, 1));
+    }
+
+    #[test]
+    fn a_message_nobody_sent_is_unexpected_and_an_undelivered_one_lost() {
+        let (a, b) = (Ledger::for_worker(&[10]), Ledger::for_worker(&[10]));
+        for s in 0..9 {
+            a.attempted(0, s);
+            a.produced(0, s);
+        }
+        for s in 0..8 {
+            b.delivered(Some(&tag(0, s)), Via::New);
+        }
+        b.delivered(Some(&tag(0, 9)), Via::New); // never attempted by anyone
+        let (mut c, union) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
+        assert_eq!((c.lost, c.unexpected), (1, 1));
+        union.settle(&mut c, &[tag(0, 8)]);
+        assert_eq!(
+            c.lost, 0,
+            "(0, 8) is still in the stream: undelivered, not lost"
+        );
+        let other = Ledger::for_worker(&[11]);
+        assert!(union_counts(&[a.snapshot(), other.snapshot()]).is_err());
+    }
+
+    /// Percentiles of the added histograms equal those of one histogram of all the values, and
+    /// differ from averaging the workers' percentiles (the mistake merging must not make).
+    #[test]
+    fn merged_percentiles_equal_one_histogram_of_the_same_values() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let mut all = new_histogram();
+        let mut parts = vec![new_histogram(), new_histogram(), new_histogram()];
+        for (i, part) in parts.iter_mut().enumerate() {
+            for _ in 0..20_000 {
+                // Worker 2 is slow: its latencies are ten times the others'.
+                let scale = if i == 2 { 10_000 } else { 1_000 };
+                let v = rand::Rng::random_range(&mut rng, 1..scale) + 50;
+                part.record(v).unwrap();
+                all.record(v).unwrap();
+            }
+        }
+        let mut merged = new_histogram();
+        for p in &parts {
+            let back = decode_histogram(&super::super::encode_histogram(p).unwrap(), "t").unwrap();
+            merged.add(&back).unwrap();
+        }
+        assert_eq!(
+            Latency::from_histogram(&merged),
+            Latency::from_histogram(&all)
+        );
+        let averaged_p99 =
+            parts.iter().map(|p| p.value_at_quantile(0.99)).sum::<u64>() / parts.len() as u64;
+        assert!(
+            averaged_p99 < merged.value_at_quantile(0.99) / 2,
+            "averaging p99s ({averaged_p99}) hides the slow worker ({})",
+            merged.value_at_quantile(0.99)
+        );
+    }
+
+    #[test]
+    fn series_align_on_the_wall_clock_and_add_up() {
+        let s = |t: f64, sent: u64, p99: u64| SecondSample {
+            t,
+            sent,
+            acked: sent,
+            errors: 0,
+            p50_us: p99 / 2,
+            p99_us: p99,
+        };
+        let a = vec![s(1.0, 10, 100), s(2.0, 20, 300)];
+        // Started 0.3 s later: its first second ends at 1.3 s of the run.
+        let b = vec![s(1.0, 5, 200), s(2.0, 7, 100)];
+        let m = align_series(&[(1_000_000, &a), (1_300_000, &b)]);
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].t, m[0].sent, m[0].p99_us), (1.0, 15, 200));
+        assert_eq!((m[1].t, m[1].sent, m[1].p99_us), (2.0, 27, 300));
+        assert_eq!(m.iter().map(|x| x.acked).sum::<u64>(), 42);
+    }
+}

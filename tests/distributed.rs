@@ -1,0 +1,244 @@
+//! A distributed run without an engine: three `rcstress worker` processes against one local
+//! cluster, then `rcstress merge` of their result files. (The same on Docker Swarm: swarm.rs.)
+
+#[path = "support/cli.rs"]
+mod cli;
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use cli::{assert_fails, command, run_in, wait_bounded};
+
+const LIMIT: Duration = Duration::from_secs(180);
+
+/// Worker processes, killed and reaped (by pid) if the test ends before they do.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn_workers(dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)], n: usize) -> Workers {
+    let mut workers = Workers(Vec::new());
+    for i in 0..n {
+        let index = i.to_string();
+        let count = n.to_string();
+        let mut all = vec!["worker", "--index", &index, "--workers", &count];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        let log = std::fs::File::create(dir.join(format!("worker-{i}.log"))).unwrap();
+        let child = command(dir, &all, env)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn rcstress worker");
+        workers.0.push(child);
+    }
+    workers
+}
+
+/// 3 workers × 1 producer and 1 consumer each, 90,000 messages in all: every message one worker
+/// sent was acked (by whichever worker's consumer got it), nothing lost, duplicated or
+/// unexpected; the merged histogram holds every worker's count; XLEN agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_merge_into_one_clean_run() {
+    let cluster = support::cluster(3, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    std::fs::create_dir(&out).unwrap();
+    let nodes = cluster.endpoint().nodes_display();
+    let env = [("REDIS_PASSWORD", cluster.password())];
+    let args = [
+        "--messages",
+        "90000",
+        "--producers",
+        "3",
+        "--consumers",
+        "3",
+        "--start-in",
+        "4",
+        "--nodes",
+        &nodes,
+        "--quiet",
+        "2",
+    ];
+    let mut workers = spawn_workers(dir.path(), &out, &args, &env, 3);
+    for (i, c) in workers.0.iter_mut().enumerate() {
+        let status = wait_bounded(c, LIMIT).expect("worker finished in time");
+        let log = std::fs::read_to_string(dir.path().join(format!("worker-{i}.log"))).unwrap();
+        assert!(status.success(), "worker {i}: {status}\n{log}");
+        assert!(log.contains(&format!("rcstress worker {i} of 3")), "{log}");
+    }
+    drop(workers);
+
+    let json = dir.path().join("merged.json");
+    let html = dir.path().join("merged.html");
+    let merged = run_in(
+        dir.path(),
+        &[
+            "merge",
+            out.to_str().unwrap(),
+            "--nodes",
+            &nodes,
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--strict",
+        ],
+        &env,
+        LIMIT,
+    );
+    assert!(merged.status.success(), "{merged}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let c = &v["counts"];
+    for (k, want) in [
+        ("attempted", 90_000),
+        ("produced", 90_000),
+        ("delivered", 90_000),
+        ("acked", 90_000),
+        ("lost", 0),
+        ("duplicated", 0),
+        ("unexpected", 0),
+        ("pending_at_end", 0),
+    ] {
+        assert_eq!(c[k], want, "{k}\n{merged}");
+    }
+    assert_eq!(v["verdict"], "ok", "{merged}");
+    assert_eq!(v["command"], "merge");
+    assert_eq!(v["redis_xlen"], 90_000);
+    assert_eq!(v["disagreements"].as_array().unwrap().len(), 0, "{v}");
+    let workers = v["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 3);
+    let sent: u64 = workers.iter().map(|w| w["sent"].as_u64().unwrap()).sum();
+    assert_eq!(sent, 90_000);
+    // Every worker's consumer acked: the group spans the processes.
+    assert!(
+        workers.iter().all(|w| w["acked"].as_u64().unwrap() > 0),
+        "{v}"
+    );
+    // The merged histogram is the sum of the workers' (one count per acked message).
+    let files: Vec<serde_json::Value> = (0..3)
+        .map(|i| {
+            let p = out.join(format!("worker-{i}-of-3.json"));
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+        })
+        .collect();
+    let acked_by_workers: u64 = files
+        .iter()
+        .map(|f| f["counts"]["acked"].as_u64().unwrap())
+        .sum();
+    assert_eq!(v["latency_us"]["count"].as_u64(), Some(acked_by_workers));
+    assert_eq!(acked_by_workers, 90_000);
+    // The series, aligned on the wall clock, adds up to the totals.
+    let series = v["series"].as_array().unwrap();
+    let acked_in_series: u64 = series.iter().map(|s| s["acked"].as_u64().unwrap()).sum();
+    let sent_in_series: u64 = series.iter().map(|s| s["sent"].as_u64().unwrap()).sum();
+    assert!(
+        acked_in_series <= 90_000 && sent_in_series <= 90_000,
+        "{series:?}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("distributed run") && page.contains("Verdict: ok"),
+        "{page:.300}"
+    );
+
+    // A directory with one worker's file missing is refused with a clear line.
+    std::fs::remove_file(out.join("worker-1-of-3.json")).unwrap();
+    let partial = run_in(
+        dir.path(),
+        &["merge", out.to_str().unwrap(), "--nodes", &nodes],
+        &env,
+        LIMIT,
+    );
+    assert_fails(&partial, 2, &["missing worker(s): 1"]);
+}
+
+/// A worker told nothing about who it is, or pointed at no cluster, says what to give.
+#[test]
+fn a_worker_without_identity_or_cluster_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (
+            &[
+                "worker",
+                "--workers",
+                "3",
+                "--out",
+                d,
+                "--start-in",
+                "5",
+                "--nodes",
+                "127.0.0.1:1",
+            ],
+            &[],
+            "which worker is this?",
+        ),
+        (
+            &[
+                "worker",
+                "--out",
+                d,
+                "--start-in",
+                "5",
+                "--nodes",
+                "127.0.0.1:1",
+            ],
+            &[("RCSTRESS_WORKER_SLOT", "1")],
+            "how many workers?",
+        ),
+        (
+            &[
+                "worker",
+                "--index",
+                "0",
+                "--workers",
+                "2",
+                "--out",
+                d,
+                "--start-in",
+                "5",
+            ],
+            &[],
+            "give --nodes",
+        ),
+        (
+            &[
+                "worker",
+                "--index",
+                "0",
+                "--workers",
+                "2",
+                "--out",
+                d,
+                "--nodes",
+                "127.0.0.1:1",
+            ],
+            &[],
+            "--start-at",
+        ),
+    ];
+    for (args, env, says) in cases {
+        let out = run_in(dir.path(), args, env, Duration::from_secs(30));
+        assert_fails(&out, 2, &[says]);
+    }
+    let out = run_in(
+        dir.path(),
+        &["merge", d, "--nodes", "127.0.0.1:1"],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_fails(&out, 2, &["no worker result files"]);
+}

@@ -128,24 +128,23 @@ async fn three_swarm_workers_merge_into_one_clean_run() {
         .stderr(log);
     let mut child = cmd.spawn().expect("spawn deploy/swarm-run.sh");
     guard.stack = Some(format!("rcstress-{}", child.id()));
-    let mut status = None;
-    while started.elapsed() < LIMIT {
+    let status = loop {
         if let Some(s) = child.try_wait().expect("wait for swarm-run.sh") {
-            status = Some(s);
-            break;
+            break Some(s);
+        }
+        if started.elapsed() >= LIMIT {
+            // SIGTERM first, so that the script's own cleanup runs; the guard does the rest.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            std::thread::sleep(Duration::from_secs(5));
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
-    if status.is_none() {
-        // SIGTERM first, so that the script's own cleanup runs; the guard does the rest.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        std::thread::sleep(Duration::from_secs(5));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    };
     let output = std::fs::read_to_string(&log_path).unwrap_or_default();
     let status =
         status.unwrap_or_else(|| panic!("swarm-run.sh did not finish in {LIMIT:?}\n{output}"));

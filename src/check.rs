@@ -257,15 +257,17 @@ impl Ledger {
             producers: self
                 .books
                 .iter()
-                .map(|b| BookSnapshot {
-                    messages: b.attempted.len,
-                    attempted: words(&b.attempted),
-                    produced: words(&b.produced),
-                    indeterminate: words(&b.indeterminate),
-                    delivered: words(&b.delivered),
-                    recovered: words(&b.recovered),
-                    acked: words(&b.acked),
-                    claimed: words(&b.claimed),
+                .map(|b| {
+                    let sets = [
+                        &b.attempted,
+                        &b.produced,
+                        &b.indeterminate,
+                        &b.delivered,
+                        &b.recovered,
+                        &b.acked,
+                        &b.claimed,
+                    ];
+                    BookSnapshot::from_sets(b.attempted.len, sets.map(words))
                 })
                 .collect(),
             duplicated: self.duplicated.load(Relaxed),
@@ -298,6 +300,47 @@ pub struct BookSnapshot {
     pub recovered: Vec<u64>,
     pub acked: Vec<u64>,
     pub claimed: Vec<u64>,
+}
+
+impl BookSnapshot {
+    /// The sets' names, in the order of [`BookSnapshot::sets`] and [`BookSnapshot::from_sets`].
+    pub const NAMES: [&'static str; 7] = [
+        "attempted",
+        "produced",
+        "indeterminate",
+        "delivered",
+        "recovered",
+        "acked",
+        "claimed",
+    ];
+
+    /// Every set, in the order of [`BookSnapshot::NAMES`].
+    pub fn sets(&self) -> [&Vec<u64>; 7] {
+        [
+            &self.attempted,
+            &self.produced,
+            &self.indeterminate,
+            &self.delivered,
+            &self.recovered,
+            &self.acked,
+            &self.claimed,
+        ]
+    }
+
+    /// A book from its sets, in the order of [`BookSnapshot::NAMES`].
+    pub fn from_sets(messages: u64, sets: [Vec<u64>; 7]) -> Self {
+        let [attempted, produced, indeterminate, delivered, recovered, acked, claimed] = sets;
+        BookSnapshot {
+            messages,
+            attempted,
+            produced,
+            indeterminate,
+            delivered,
+            recovered,
+            acked,
+            claimed,
+        }
+    }
 }
 
 /// The checker's counts, field names as in the JSON contract.
@@ -366,10 +409,10 @@ pub fn settle_lost(ledger: &Ledger, counts: &mut Counts, still_stored: &[Message
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tag(p: u32, s: u64) -> MessageTag {
+    pub(crate) fn tag(p: u32, s: u64) -> MessageTag {
         MessageTag {
             producer: p,
             seq: s,

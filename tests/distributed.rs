@@ -169,74 +169,44 @@ async fn three_worker_processes_merge_into_one_clean_run() {
 fn a_worker_without_identity_or_cluster_says_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
-    let cases: [Case; 4] = [
+    let cluster = "--nodes=127.0.0.1:1";
+    let cases = [
         (
-            &[
-                "worker",
-                "--workers",
-                "3",
-                "--out",
-                d,
-                "--start-in",
-                "5",
-                "--nodes",
-                "127.0.0.1:1",
-            ],
-            &[],
+            "--workers=3 --start-in=5",
+            cluster,
+            None,
             "which worker is this?",
         ),
         (
-            &[
-                "worker",
-                "--out",
-                d,
-                "--start-in",
-                "5",
-                "--nodes",
-                "127.0.0.1:1",
-            ],
-            &[("RCSTRESS_WORKER_SLOT", "1")],
+            "--start-in=5",
+            cluster,
+            Some(("RCSTRESS_WORKER_SLOT", "1")),
             "how many workers?",
         ),
         (
-            &[
-                "worker",
-                "--index",
-                "0",
-                "--workers",
-                "2",
-                "--out",
-                d,
-                "--start-in",
-                "5",
-            ],
-            &[],
+            "--index=0 --workers=2 --start-in=5",
+            "",
+            None,
             "give --nodes",
         ),
+        ("--index=0 --workers=2", cluster, None, "--start-at"),
         (
-            &[
-                "worker",
-                "--index",
-                "0",
-                "--workers",
-                "2",
-                "--out",
-                d,
-                "--nodes",
-                "127.0.0.1:1",
-            ],
-            &[],
-            "--start-at",
+            "--index=0 --workers=2 --start-at=1700000000",
+            cluster,
+            None,
+            "s ago",
         ),
     ];
-    for (args, env, says) in cases {
-        let out = run_in(dir.path(), args, env, Duration::from_secs(30));
+    for (flags, nodes, env, says) in cases {
+        let mut args = vec!["worker", "--out", d];
+        args.extend(flags.split(' ').chain([nodes]).filter(|a| !a.is_empty()));
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        let out = run_in(dir.path(), &args, &env, Duration::from_secs(30));
         assert_fails(&out, 2, &[says]);
     }
     let out = run_in(
         dir.path(),
-        &["merge", d, "--nodes", "127.0.0.1:1"],
+        &["merge", d, cluster],
         &[],
         Duration::from_secs(30),
     );

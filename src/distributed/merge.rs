@@ -538,15 +538,8 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::tests::tag;
     use crate::check::{Ledger, Via};
-
-    fn tag(p: u32, s: u64) -> MessageTag {
-        MessageTag {
-            producer: p,
-            seq: s,
-            sent_us: 0,
-        }
-    }
 
     /// Two workers, producers 0 and 1, 100 messages each; each worker consumes the other's.
     fn two_workers() -> (Ledger, Ledger) {

@@ -98,17 +98,12 @@ pub struct EncodedLedger {
     pub producers: Vec<EncodedBook>,
 }
 
-/// One producer's bit sets, each deflated little-endian 64-bit words in base64.
+/// One producer's bit sets by name (attempted, produced, indeterminate, delivered, recovered,
+/// acked, claimed), each deflated little-endian 64-bit words in base64.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EncodedBook {
     pub messages: u64,
-    pub attempted: String,
-    pub produced: String,
-    pub indeterminate: String,
-    pub delivered: String,
-    pub recovered: String,
-    pub acked: String,
-    pub claimed: String,
+    pub sets: BTreeMap<String, String>,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -158,13 +153,11 @@ impl EncodedLedger {
                 .iter()
                 .map(|b| EncodedBook {
                     messages: b.messages,
-                    attempted: encode_words(&b.attempted),
-                    produced: encode_words(&b.produced),
-                    indeterminate: encode_words(&b.indeterminate),
-                    delivered: encode_words(&b.delivered),
-                    recovered: encode_words(&b.recovered),
-                    acked: encode_words(&b.acked),
-                    claimed: encode_words(&b.claimed),
+                    sets: BookSnapshot::NAMES
+                        .iter()
+                        .zip(b.sets())
+                        .map(|(name, words)| (name.to_string(), encode_words(words)))
+                        .collect(),
                 })
                 .collect(),
         }
@@ -180,18 +173,17 @@ impl EncodedLedger {
                 )));
             }
             let n = b.messages.div_ceil(64) as usize;
-            let set =
-                |text: &str, what: &str| decode_words(text, n, &format!("producer {p} {what}"));
-            producers.push(BookSnapshot {
-                messages: b.messages,
-                attempted: set(&b.attempted, "attempted")?,
-                produced: set(&b.produced, "produced")?,
-                indeterminate: set(&b.indeterminate, "indeterminate")?,
-                delivered: set(&b.delivered, "delivered")?,
-                recovered: set(&b.recovered, "recovered")?,
-                acked: set(&b.acked, "acked")?,
-                claimed: set(&b.claimed, "claimed")?,
-            });
+            let mut sets = Vec::with_capacity(BookSnapshot::NAMES.len());
+            for name in BookSnapshot::NAMES {
+                let text = b.sets.get(name).ok_or_else(|| {
+                    Error::Config(format!(
+                        "a worker file's ledger has no '{name}' set for producer {p}"
+                    ))
+                })?;
+                sets.push(decode_words(text, n, &format!("producer {p} {name}"))?);
+            }
+            let sets: [Vec<u64>; 7] = sets.try_into().unwrap_or_default();
+            producers.push(BookSnapshot::from_sets(b.messages, sets));
         }
         Ok(LedgerSnapshot {
             producers,
@@ -249,7 +241,7 @@ mod tests {
         assert!(text.len() < 10_000, "{} bytes", text.len());
         assert_eq!(enc.decode().unwrap(), snap);
         let mut broken = enc.clone();
-        broken.producers[1].acked = broken.producers[0].acked.clone();
+        broken.producers[1].sets = broken.producers[0].sets.clone();
         assert!(broken.decode().is_err(), "a set of the wrong length");
     }
 

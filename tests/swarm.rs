@@ -112,7 +112,7 @@ async fn three_swarm_workers_merge_into_one_clean_run() {
         .args(["--nodes", &cluster.endpoint().nodes_display()])
         .args(["--bin", env!("CARGO_BIN_EXE_rcstress")])
         .args(["--results", results.to_str().unwrap()])
-        .args(["--lead", "8", "--timeout", "240", "--init-swarm", "--"])
+        .args(["--lead", "12", "--timeout", "240", "--init-swarm", "--"])
         .args([
             "--messages",
             &MESSAGES.to_string(),

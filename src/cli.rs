@@ -79,7 +79,8 @@ pub struct MergeArgs {
     /// Exit 1 when the verdict is not "ok".
     #[arg(long)]
     pub strict: bool,
-    /// The cluster the workers ran against (XLEN / XPENDING and the final scan are asked once).
+    /// The cluster the workers ran against (XLEN / XPENDING and the final scan are asked once);
+    /// without --nodes or REDIS_CLUSTER_NODES, the nodes the workers' files name.
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -81,13 +81,12 @@ async fn three_worker_processes_merge_into_one_clean_run() {
 
     let json = dir.path().join("merged.json");
     let html = dir.path().join("merged.html");
+    // No --nodes: the merge asks the cluster the workers' files name.
     let merged = run_in(
         dir.path(),
         &[
             "merge",
             out.to_str().unwrap(),
-            "--nodes",
-            &nodes,
             "--json",
             json.to_str().unwrap(),
             "--html",

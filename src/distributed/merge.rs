@@ -441,15 +441,24 @@ struct MergeDocument<'a> {
 pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
     let json = args.json.as_deref().map(JsonSink::prepare).transpose()?;
     let html = args.html.as_deref().map(HtmlSink::prepare).transpose()?;
-    let source = resolve_cluster(&args.cluster, env)?;
-    if let ClusterSource::Embedded(_) = source {
-        return Err(Error::Config(
-            "merge checks the streams once against Redis: give --nodes (or REDIS_CLUSTER_NODES) of the cluster the workers used".into(),
-        ));
-    }
     let t0 = Instant::now();
     let files = read_dir(&args.dir)?;
     let read_seconds = t0.elapsed().as_secs_f64();
+    let mut source = resolve_cluster(&args.cluster, env)?;
+    if let ClusterSource::Embedded(_) = source {
+        // No --nodes: the cluster the workers recorded (its nodes, never its password).
+        let recorded = files[0].0.config["cluster"]["nodes"].as_str();
+        let Some(nodes) = recorded else {
+            return Err(Error::Config(
+                "merge checks the streams once against Redis: give --nodes (or REDIS_CLUSTER_NODES) of the cluster the workers used".into(),
+            ));
+        };
+        let cluster = crate::cli::ClusterArgs {
+            nodes: Some(nodes.to_string()),
+            ..args.cluster.clone()
+        };
+        source = resolve_cluster(&cluster, env)?;
+    }
     let t1 = Instant::now();
     let mut merged = merge(&files)?;
     let merge_seconds = t1.elapsed().as_secs_f64();

@@ -2,8 +2,8 @@
 //! from this test's rcstress binary, deploys 3 workers (`deploy/swarm-stack.yaml`, host network,
 //! a bind-mounted results directory) against a local cluster, waits, merges, and removes the
 //! stack. If the engine is in no swarm the script makes it a single-node one and leaves it
-//! afterwards (removing `docker_gwbridge`); this test's guard checks and repeats that cleanup,
-//! also when the script fails, hangs or the test panics.
+//! afterwards (removing `docker_gwbridge`); the tests' guard checks and repeats that cleanup,
+//! also when the script fails, hangs or the test panics. A second test makes the workers fail.
 //!
 //! Where `docker info` fails the test prints `skipped: docker not available: <reason>` to stderr
 //! and returns; set `RCS_REQUIRE_DOCKER=1` to fail instead.
@@ -85,22 +85,36 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// 3 workers on Swarm, 300,000 messages in all: merged acked = 300,000, nothing lost, and the
-/// merged histogram's count is the sum of the workers' histograms' counts.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_swarm_workers_merge_into_one_clean_run() {
+/// The tests share the engine's swarm state: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `None` (after printing why) when Docker is absent and not required.
+async fn docker_or_skip() -> Option<tokio::sync::MutexGuard<'static, ()>> {
     if let Err(reason) = docker(&["info", "--format", "{{.ServerVersion}}"]) {
         if std::env::var("RCS_REQUIRE_DOCKER").is_ok_and(|v| v == "1") {
             panic!("docker not available and RCS_REQUIRE_DOCKER=1: {reason}");
         }
         let _ = writeln!(std::io::stderr(), "skipped: docker not available: {reason}");
-        return;
+        return None;
     }
+    Some(SERIAL.lock().await)
+}
+
+/// What one `deploy/swarm-run.sh` did.
+struct SwarmRun {
+    status: std::process::ExitStatus,
+    output: String,
+    results: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+/// Runs `deploy/swarm-run.sh` with 3 workers and `run_flags` against `cluster`, bounded by
+/// LIMIT; then checks that it removed its stack and left the swarm as it found it.
+fn swarm_run(cluster: &redis_cluster_stress::LocalCluster, run_flags: &[&str]) -> SwarmRun {
     let mut guard = EngineGuard {
         swarm_before: swarm_state(),
         stack: None,
     };
-    let cluster = support::cluster(3, 0).await;
     let tmp = tempfile::tempdir().expect("temp dir");
     let results = tmp.path().join("results");
     let log_path = tmp.path().join("swarm-run.log");
@@ -113,14 +127,7 @@ async fn three_swarm_workers_merge_into_one_clean_run() {
         .args(["--bin", env!("CARGO_BIN_EXE_rcstress")])
         .args(["--results", results.to_str().unwrap()])
         .args(["--lead", "12", "--timeout", "240", "--init-swarm", "--"])
-        .args([
-            "--messages",
-            &MESSAGES.to_string(),
-            "--producers",
-            "3",
-            "--consumers",
-            "3",
-        ])
+        .args(run_flags)
         .env("REDIS_PASSWORD", cluster.password())
         .env_remove("REDIS_CLUSTER_NODES")
         .stdin(Stdio::null())
@@ -150,27 +157,60 @@ async fn three_swarm_workers_merge_into_one_clean_run() {
         status.unwrap_or_else(|| panic!("swarm-run.sh did not finish in {LIMIT:?}\n{output}"));
     let _ = writeln!(
         std::io::stderr(),
-        "swarm: {WORKERS} workers, {MESSAGES} messages, image build + deploy + run + merge in {:.1} s",
+        "swarm: {WORKERS} workers {run_flags:?}: image build + deploy + run + merge in {:.1} s, {status}",
         started.elapsed().as_secs_f64()
     );
-    assert!(status.success(), "swarm-run.sh: {status}\n{output}");
     // The script cleaned up after itself: no stack left, and the swarm as it was.
     let stacks = docker(&["stack", "ls", "--format", "{{.Name}}"]).unwrap_or_default();
     assert!(
         !stacks.lines().any(|n| Some(n) == guard.stack.as_deref()),
-        "stack left behind: {stacks}"
+        "stack left behind: {stacks}\n{output}"
     );
     assert_eq!(
         swarm_state(),
         guard.swarm_before,
-        "swarm state not restored"
+        "swarm state not restored\n{output}"
     );
     if guard.swarm_before != "active" {
         assert!(
             docker(&["network", "inspect", "docker_gwbridge"]).is_err(),
-            "docker_gwbridge left behind"
+            "docker_gwbridge left behind\n{output}"
         );
     }
+    SwarmRun {
+        status,
+        output,
+        results,
+        _tmp: tmp,
+    }
+}
+
+/// 3 workers on Swarm, 300,000 messages in all: merged acked = 300,000, nothing lost, and the
+/// merged histogram's count is the sum of the workers' histograms' counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_swarm_workers_merge_into_one_clean_run() {
+    let Some(_serial) = docker_or_skip().await else {
+        return;
+    };
+    let cluster = support::cluster(3, 0).await;
+    let messages = MESSAGES.to_string();
+    let run = swarm_run(
+        &cluster,
+        &[
+            "--messages",
+            &messages,
+            "--producers",
+            "3",
+            "--consumers",
+            "3",
+        ],
+    );
+    let (output, results) = (&run.output, &run.results);
+    assert!(
+        run.status.success(),
+        "swarm-run.sh: {}\n{output}",
+        run.status
+    );
 
     let merged = read_json(&results.join("merged.json"));
     let c = &merged["counts"];
@@ -197,5 +237,23 @@ async fn three_swarm_workers_merge_into_one_clean_run() {
     );
     assert_eq!(histogram_counts, MESSAGES);
     assert!(results.join("merged.html").is_file());
-    drop(guard);
+}
+
+/// Workers that fail (here: a flag value rcstress refuses) end the script with exit 4 and their
+/// error, and the stack and the swarm are cleaned up all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_swarm_workers_are_reported_and_cleaned_up() {
+    let Some(_serial) = docker_or_skip().await else {
+        return;
+    };
+    let cluster = support::cluster(3, 0).await;
+    let run = swarm_run(&cluster, &["--messages", "1000", "--batch", "0"]);
+    assert_eq!(run.status.code(), Some(4), "{}", run.output);
+    assert!(run.output.contains("a worker failed"), "{}", run.output);
+    assert!(
+        run.output.contains("'--batch"),
+        "the workers' error is shown\n{}",
+        run.output
+    );
+    assert!(!run.results.join("merged.json").exists());
 }

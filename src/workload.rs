@@ -169,6 +169,13 @@ impl Workload {
                 return bad("--rate must be a positive number of messages per second");
             }
         }
+        if let Some(w) = &self.worker {
+            if w.producer_offset as usize + self.producers > w.run_per_producer.len()
+                || w.consumer_offset + self.consumers > w.run_consumers
+            {
+                return bad("a worker's producers or consumers lie outside the run's");
+            }
+        }
         Ok(())
     }
 }
@@ -304,7 +311,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         // Deleting the keys once others may be writing would lose their messages.
         if now_us() >= w.start_at_us {
             return Err(Error::Config(
-                "the common start time passed before this worker was set up, too late to reset the streams; start the workers with more lead time (--start-in)".into(),
+                "the common start time passed before this worker was set up, too late to reset the streams; start the workers with more lead time".into(),
             ));
         }
     }

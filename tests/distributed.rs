@@ -211,3 +211,25 @@ fn a_worker_without_identity_or_cluster_says_what_is_missing() {
     );
     assert_fails(&out, 2, &["no worker result files"]);
 }
+
+/// SIGTERM while a worker waits for the common start (what `docker stack rm` sends): it stops at
+/// once with 128 + 15, writes no result file, and leaves nothing running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_before_the_start_writes_nothing() {
+    let cluster = support::cluster(3, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    std::fs::create_dir(&out).unwrap();
+    let nodes = cluster.endpoint().nodes_display();
+    let env = [("REDIS_PASSWORD", cluster.password())];
+    let args = ["--start-in", "60", "--nodes", &nodes];
+    let mut workers = spawn_workers(dir.path(), &out, &args, &env, 1);
+    // Long enough to be set up and waiting; far from the start.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let pid = nix::unistd::Pid::from_raw(workers.0[0].id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_bounded(&mut workers.0[0], Duration::from_secs(20)).expect("it stopped");
+    let log = std::fs::read_to_string(dir.path().join("worker-0.log")).unwrap();
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{log}");
+}

@@ -240,7 +240,11 @@ pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
             Ok(done) => done,
             Err(sig) => return Ok(Outcome::Interrupted(sig)),
         };
-    let r = result?;
+    let r = match (result, interrupted) {
+        // Stopped before the common start: nothing ran, nothing to write.
+        (Err(_), Some(sig)) => return Ok(Outcome::Interrupted(sig)),
+        (r, _) => r?,
+    };
     let Some(raw) = r.raw.clone() else {
         return Err(Error::Config(
             "internal: a worker's run kept no histograms".into(),

@@ -103,79 +103,142 @@ impl Union {
 /// another worker got it is recovered; one delivered that no worker sent is unexpected.
 /// `pending_at_end` is left 0 (Redis's XPENDING fills it).
 pub fn union_counts(ledgers: &[LedgerSnapshot]) -> Result<(Counts, Union)> {
-    let Some(first) = ledgers.first() else {
-        return Err(Error::Config("no worker ledgers to merge".into()));
-    };
-    let shape: Vec<u64> = first.producers.iter().map(|b| b.messages).collect();
+    let mut union = LedgerUnion::default();
     for l in ledgers {
-        if l.producers
-            .iter()
-            .map(|b| b.messages)
-            .ne(shape.iter().copied())
-        {
-            return Err(Error::Config(
-                "the workers' ledgers are sized for different runs (did they get the same --messages and --producers?)".into(),
-            ));
-        }
+        union.add(l)?;
     }
-    let mut c = Counts::default();
-    let mut union = Union {
-        produced: Vec::new(),
-        delivered: Vec::new(),
-    };
-    let pop = |w: u64| u64::from(w.count_ones());
-    for (p, &n) in shape.iter().enumerate() {
-        let words = n.div_ceil(64) as usize;
-        let (mut prod_p, mut del_p) = (vec![0u64; words], vec![0u64; words]);
-        for w in 0..words {
-            let or = |f: fn(&crate::check::BookSnapshot) -> &Vec<u64>| {
-                ledgers.iter().fold(0u64, |acc, l| {
-                    acc | f(&l.producers[p]).get(w).copied().unwrap_or(0)
-                })
-            };
-            let (att, prod, ind, del, rec, ack, claimed) = (
-                or(|b| &b.attempted),
-                or(|b| &b.produced),
-                or(|b| &b.indeterminate),
-                or(|b| &b.delivered),
-                or(|b| &b.recovered),
-                or(|b| &b.acked),
-                or(|b| &b.claimed),
-            );
-            // Deliveries by more than one worker, and new (not claimed) deliveries per worker.
-            let (mut seen, mut twice, mut new_sum, mut new_or) = (0u64, 0u64, 0u64, 0u64);
-            for l in ledgers {
-                let b = &l.producers[p];
-                let d = b.delivered.get(w).copied().unwrap_or(0);
-                let new = d & !b.claimed.get(w).copied().unwrap_or(0);
-                twice |= seen & d;
-                seen |= d;
-                new_sum += pop(new);
-                new_or |= new;
+    union.finish()
+}
+
+/// The union of workers' ledgers, built one ledger at a time so that a merge holds about one
+/// ledger's worth of bits however many workers there are (see [`union_counts`]).
+#[derive(Default)]
+pub struct LedgerUnion {
+    /// Messages per producer, set by the first ledger added.
+    shape: Option<Vec<u64>>,
+    books: Vec<UnionBook>,
+    /// New (not claimed) deliveries, summed over the ledgers added.
+    new_deliveries: u64,
+    duplicated: u64,
+    unexpected: u64,
+    produce_failed: u64,
+}
+
+/// One producer's accumulated sets.
+#[derive(Default)]
+struct UnionBook {
+    attempted: Vec<u64>,
+    produced: Vec<u64>,
+    indeterminate: Vec<u64>,
+    delivered: Vec<u64>,
+    recovered: Vec<u64>,
+    acked: Vec<u64>,
+    claimed: Vec<u64>,
+    /// Delivered by two workers or more.
+    twice: Vec<u64>,
+    /// Delivered as new by at least one worker.
+    new: Vec<u64>,
+}
+
+impl LedgerUnion {
+    /// Adds one worker's ledger; it must be sized for the same run as the others.
+    pub fn add(&mut self, l: &LedgerSnapshot) -> Result<()> {
+        let shape: Vec<u64> = l.producers.iter().map(|b| b.messages).collect();
+        match &self.shape {
+            None => {
+                self.books = shape
+                    .iter()
+                    .map(|&n| {
+                        let words = vec![0u64; n.div_ceil(64) as usize];
+                        UnionBook {
+                            attempted: words.clone(),
+                            produced: words.clone(),
+                            indeterminate: words.clone(),
+                            delivered: words.clone(),
+                            recovered: words.clone(),
+                            acked: words.clone(),
+                            claimed: words.clone(),
+                            twice: words.clone(),
+                            new: words,
+                        }
+                    })
+                    .collect();
+                self.shape = Some(shape);
             }
-            c.attempted += pop(att);
-            c.produced += pop(prod);
-            c.produce_indeterminate += pop(ind & !prod);
-            c.delivered += pop(del);
-            c.recovered += pop(rec | (claimed & twice));
-            c.acked += pop(ack);
-            c.lost += pop(prod & !del);
-            c.indeterminate_delivered += pop(ind & !prod & del);
-            c.unexpected += pop(del & !att);
-            c.duplicated += new_sum - pop(new_or);
-            prod_p[w] = prod;
-            del_p[w] = del;
+            Some(s) if *s != shape => {
+                return Err(Error::Config(
+                    "the workers' ledgers are sized for different runs (did they get the same --messages and --producers?)".into(),
+                ))
+            }
+            Some(_) => {}
         }
-        union.produced.push(prod_p);
-        union.delivered.push(del_p);
+        for (u, b) in self.books.iter_mut().zip(&l.producers) {
+            for w in 0..u.attempted.len() {
+                let get = |set: &[u64]| set.get(w).copied().unwrap_or(0);
+                let (d, c) = (get(&b.delivered), get(&b.claimed));
+                u.attempted[w] |= get(&b.attempted);
+                u.produced[w] |= get(&b.produced);
+                u.indeterminate[w] |= get(&b.indeterminate);
+                u.recovered[w] |= get(&b.recovered);
+                u.acked[w] |= get(&b.acked);
+                u.claimed[w] |= c;
+                u.twice[w] |= u.delivered[w] & d;
+                u.delivered[w] |= d;
+                let new = d & !c;
+                self.new_deliveries += u64::from(new.count_ones());
+                u.new[w] |= new;
+            }
+        }
+        self.duplicated += l.duplicated;
+        self.unexpected += l.unexpected;
+        self.produce_failed += l.produce_failed;
+        Ok(())
     }
-    for l in ledgers {
-        c.duplicated += l.duplicated;
-        c.unexpected += l.unexpected;
-        c.produce_failed += l.produce_failed;
+
+    /// The counts over every ledger added, and what [`Union::settle`] needs.
+    pub fn finish(self) -> Result<(Counts, Union)> {
+        if self.shape.is_none() {
+            return Err(Error::Config("no worker ledgers to merge".into()));
+        }
+        let pop = |w: u64| u64::from(w.count_ones());
+        let mut c = Counts {
+            duplicated: self.duplicated,
+            unexpected: self.unexpected,
+            produce_failed: self.produce_failed,
+            ..Counts::default()
+        };
+        // Each message got as new by k workers adds k - 1 duplicates.
+        let mut new_distinct = 0;
+        let mut union = Union {
+            produced: Vec::with_capacity(self.books.len()),
+            delivered: Vec::with_capacity(self.books.len()),
+        };
+        for u in self.books {
+            for w in 0..u.attempted.len() {
+                let (att, prod, ind, del) = (
+                    u.attempted[w],
+                    u.produced[w],
+                    u.indeterminate[w],
+                    u.delivered[w],
+                );
+                c.attempted += pop(att);
+                c.produced += pop(prod);
+                c.produce_indeterminate += pop(ind & !prod);
+                c.delivered += pop(del);
+                c.recovered += pop(u.recovered[w] | (u.claimed[w] & u.twice[w]));
+                c.acked += pop(u.acked[w]);
+                c.lost += pop(prod & !del);
+                c.indeterminate_delivered += pop(ind & !prod & del);
+                c.unexpected += pop(del & !att);
+                new_distinct += pop(u.new[w]);
+            }
+            union.produced.push(u.produced);
+            union.delivered.push(u.delivered);
+        }
+        c.duplicated += self.new_deliveries - new_distinct;
+        c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
+        Ok((c, union))
     }
-    c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
-    Ok((c, union))
 }
 
 /// The workers' per-second series on one wall clock: each sample goes to the second (counted from
@@ -296,7 +359,8 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
 pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
     let first = &files[0].0;
     let (mut ack, mut delivery) = (new_histogram(), new_histogram());
-    let mut ledgers = Vec::with_capacity(files.len());
+    let mut union = LedgerUnion::default();
+    let mut ledger_bytes = 0;
     let mut rows = Vec::with_capacity(files.len());
     for (f, bytes) in files {
         let what = format!("worker {}", f.index);
@@ -307,7 +371,13 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
         delivery
             .add(&d)
             .map_err(|e| Error::Config(format!("{what}: histogram out of range: {e:?}")))?;
-        ledgers.push(f.ledger.decode()?);
+        let ledger = f.ledger.decode()?;
+        ledger_bytes += ledger
+            .producers
+            .iter()
+            .map(|b| b.sets().iter().map(|s| 8 * s.len()).sum::<usize>())
+            .sum::<usize>();
+        union.add(&ledger)?;
         rows.push(WorkerRow {
             index: f.index,
             host: f.host.clone(),
@@ -328,7 +398,7 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             file_bytes: *bytes,
         });
     }
-    let (counts, union) = union_counts(&ledgers)?;
+    let (counts, union) = union.finish()?;
     let zero = files.iter().map(|(f, _)| f.start_us).min().unwrap_or(0);
     let end_us = files
         .iter()
@@ -395,15 +465,7 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
         shard_keys: first.shard_keys.clone(),
         redis_xlen: None,
         disagreements: Vec::new(),
-        ledger_bytes: ledgers
-            .iter()
-            .map(|l| {
-                l.producers
-                    .iter()
-                    .map(|b| 8 * (b.attempted.len() * 6 + b.claimed.len()))
-                    .sum::<usize>()
-            })
-            .sum(),
+        ledger_bytes,
         client_peak_rss_bytes: files
             .iter()
             .map(|(f, _)| f.client_peak_rss_bytes)

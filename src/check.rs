@@ -1,10 +1,13 @@
 //! The ledger of every message and the delivery checker.
 //!
 //! In the spirit of Jepsen's total-queue check: a run is valid iff nothing Redis acknowledged
-//! (XADD answered with an id) is lost and nothing unexpected was delivered. The ledger is compact
-//! (three bits per message, lock-free), so ten million messages cost a few MB.
+//! (XADD answered with an id) is lost and nothing unexpected was delivered ([`Verdict`]). The
+//! ledger is compact (six bits per message, lock-free), so ten million messages cost a few MB.
 
+use std::collections::HashSet;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,22 +76,56 @@ pub enum Via {
 /// What a delivery was, as the ledger saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryKind {
-    /// First time we see this message.
+    /// First time we see this message: the one delivery its latency is measured at.
     First,
     /// A claimed message that was delivered before but never acked: recovered.
     Recovered,
-    /// Seen (and for claims: acked) before: processed twice.
+    /// The same entry seen (and for claims: acked) before: processed twice.
     Duplicate,
+    /// A second entry carrying a message already delivered under another entry id: the message
+    /// was written twice (a forged or replayed XADD), not delivered twice.
+    DuplicateWrite,
     /// Not a message of this run.
     Unexpected,
+}
+
+/// A stream entry id `ms-seq`, ordered as Redis orders them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntryId(pub u64, pub u64);
+
+impl EntryId {
+    /// Parses `1700000000000-3`; `None` for anything else.
+    pub fn parse(id: &str) -> Option<EntryId> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(EntryId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+/// Where a delivery came from: the shard key's index and the entry id, so that a second entry
+/// carrying the same message can be told from the same entry delivered again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub shard: usize,
+    pub id: EntryId,
 }
 
 /// Every message of a run, by producer id and sequence number.
 pub struct Ledger {
     books: Vec<ProducerBook>,
+    /// Send times before this (µs since the epoch) are not of this run: a foreign entry that
+    /// copies our `m` format with an old time must not count as ours (nor enter the latency).
+    since_us: u64,
+    /// Per shard, the highest entry id delivered by XREADGROUP `>`. Redis hands new entries in id
+    /// order, so a delivery of an already delivered message above this mark is a new entry (a
+    /// duplicate write); at or below it, the same entry again (the group's read position went
+    /// back, e.g. rolled back by a failover). With several consumers on one shard, batches booked
+    /// out of order can blur the two: a race we accept (by default each shard has one consumer).
+    newest: Vec<Mutex<EntryId>>,
     produced_ok: AtomicU64,
     acked_unique: AtomicU64,
     duplicated: AtomicU64,
+    duplicate_writes: AtomicU64,
+    redelivered: AtomicU64,
     unexpected: AtomicU64,
     produce_failed: AtomicU64,
     /// A worker's ledger: deliveries of messages other workers sent are booked, not judged
@@ -97,20 +134,33 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// A ledger for `per_producer[p]` messages from producer p.
+    /// A ledger for `per_producer[p]` messages from producer p, over one shard, accepting any
+    /// send time.
     pub fn new(per_producer: &[u64]) -> Self {
-        Ledger::with_books(per_producer, false)
+        Ledger::for_run(per_producer, 1, 0)
     }
 
-    fn with_books(per_producer: &[u64], worker: bool) -> Self {
+    /// A ledger for a run over `shards` shard keys that started at `since_us` (µs since the
+    /// epoch): tags claiming an earlier send time are unexpected.
+    pub fn for_run(per_producer: &[u64], shards: usize, since_us: u64) -> Self {
+        Ledger::with_books(per_producer, shards, since_us, false)
+    }
+
+    fn with_books(per_producer: &[u64], shards: usize, since_us: u64, worker: bool) -> Self {
         Ledger {
             books: per_producer
                 .iter()
                 .map(|&n| ProducerBook::new(n, worker))
                 .collect(),
+            since_us,
+            newest: (0..shards.max(1))
+                .map(|_| Mutex::new(EntryId::default()))
+                .collect(),
             produced_ok: AtomicU64::new(0),
             acked_unique: AtomicU64::new(0),
             duplicated: AtomicU64::new(0),
+            duplicate_writes: AtomicU64::new(0),
+            redelivered: AtomicU64::new(0),
             unexpected: AtomicU64::new(0),
             produce_failed: AtomicU64::new(0),
             defer_foreign: worker,
@@ -119,13 +169,38 @@ impl Ledger {
 
     /// The ledger of one worker of a distributed run: sized for every producer of the whole run
     /// (`per_producer` by global producer id). A delivery of a message this worker did not send
-    /// is booked as delivered instead of unexpected; `rcstress merge` judges it.
-    pub fn for_worker(per_producer: &[u64]) -> Self {
-        Ledger::with_books(per_producer, true)
+    /// is booked as delivered instead of unexpected; `rcstress merge` judges it. `since_us` is
+    /// the common start: no worker sends before it (by its own clock).
+    pub fn for_worker(per_producer: &[u64], shards: usize, since_us: u64) -> Self {
+        Ledger::with_books(per_producer, shards, since_us, true)
     }
 
     fn book(&self, tag: &MessageTag) -> Option<&ProducerBook> {
         self.books.get(tag.producer as usize)
+    }
+
+    /// The book of a message this run sent (attempted, and not claiming an earlier send time).
+    /// A worker's ledger also takes any in-range message of another worker: only the union of
+    /// the ledgers knows whether it was sent.
+    fn ours(&self, tag: &MessageTag) -> Option<&ProducerBook> {
+        self.book(tag).filter(|b| {
+            let sent =
+                b.attempted.get(tag.seq) || (self.defer_foreign && tag.seq < b.attempted.len);
+            sent && tag.sent_us >= self.since_us
+        })
+    }
+
+    /// Raises shard's newest delivered id to `id`; returns whether `id` was above it.
+    fn raise_newest(&self, entry: Entry) -> bool {
+        let Some(m) = self.newest.get(entry.shard) else {
+            return false;
+        };
+        let mut newest = m.lock().unwrap_or_else(|e| e.into_inner());
+        let above = entry.id > *newest;
+        if above {
+            *newest = entry.id;
+        }
+        above
     }
 
     /// A send is about to be tried.
@@ -156,15 +231,16 @@ impl Ledger {
         }
     }
 
-    /// A consumer received the message.
-    pub fn delivered(&self, tag: Option<&MessageTag>, via: Via) -> DeliveryKind {
-        let Some(tag) = tag else {
-            self.unexpected.fetch_add(1, Relaxed);
-            return DeliveryKind::Unexpected;
-        };
-        let Some(book) = self.book(tag).filter(|b| {
-            b.attempted.get(tag.seq) || (self.defer_foreign && tag.seq < b.attempted.len)
-        }) else {
+    /// A consumer received the message from `entry` (`None` when the id is unknown).
+    pub fn delivered(
+        &self,
+        tag: Option<&MessageTag>,
+        via: Via,
+        entry: Option<Entry>,
+    ) -> DeliveryKind {
+        // Only new deliveries move the shard's mark: a claim hands back an older entry.
+        let new_entry = via == Via::New && entry.is_some_and(|e| self.raise_newest(e));
+        let Some((tag, book)) = tag.and_then(|t| Some((t, self.ours(t)?))) else {
             self.unexpected.fetch_add(1, Relaxed);
             return DeliveryKind::Unexpected;
         };
@@ -174,28 +250,37 @@ impl Ledger {
         let seen = book.delivered.set(tag.seq) == Some(true);
         let kind = match (via, seen) {
             (_, false) => DeliveryKind::First,
+            (Via::New, true) if new_entry => DeliveryKind::DuplicateWrite,
             (Via::Claim, true) if !book.acked.get(tag.seq) => DeliveryKind::Recovered,
             _ => DeliveryKind::Duplicate,
         };
         match kind {
             DeliveryKind::Recovered => {
                 book.recovered.set(tag.seq);
+                self.redelivered.fetch_add(1, Relaxed);
             }
             DeliveryKind::Duplicate => {
                 self.duplicated.fetch_add(1, Relaxed);
+                self.redelivered.fetch_add(1, Relaxed);
+            }
+            DeliveryKind::DuplicateWrite => {
+                self.duplicate_writes.fetch_add(1, Relaxed);
             }
             _ => {}
         }
         kind
     }
 
-    /// XACK succeeded for this message.
-    pub fn acked(&self, tag: &MessageTag) {
-        if let Some(book) = self.book(tag) {
-            if book.acked.set(tag.seq) == Some(false) {
-                self.acked_unique.fetch_add(1, Relaxed);
-            }
+    /// XACK succeeded for this message. Returns true for its first ack, the one its send→ack
+    /// latency is measured at; false for a repeat and for anything this run did not send.
+    pub fn acked(&self, tag: &MessageTag) -> bool {
+        let first = self
+            .ours(tag)
+            .is_some_and(|book| book.acked.set(tag.seq) == Some(false));
+        if first {
+            self.acked_unique.fetch_add(1, Relaxed);
         }
+        first
     }
 
     /// Messages Redis acknowledged so far.
@@ -237,9 +322,25 @@ impl Ledger {
         }
         c.produce_failed = self.produce_failed.load(Relaxed);
         c.duplicated = self.duplicated.load(Relaxed);
+        c.duplicate_writes = self.duplicate_writes.load(Relaxed);
+        c.redelivered = self.redelivered.load(Relaxed);
         c.unexpected = self.unexpected.load(Relaxed);
         c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
         c
+    }
+
+    /// Calls `f(producer, seq)` for every message Redis acknowledged that was never delivered:
+    /// the candidates for `lost`.
+    pub fn for_each_undelivered(&self, mut f: impl FnMut(u32, u64)) {
+        for (p, b) in self.books.iter().enumerate() {
+            let word = |w: usize| {
+                (
+                    b.produced.words[w].load(Relaxed),
+                    b.delivered.words[w].load(Relaxed),
+                )
+            };
+            for_each_produced_not_delivered(p as u32, b.produced.words.len(), word, &mut f);
+        }
     }
 
     /// Approximate heap bytes of the ledger (for the memory figure).
@@ -271,6 +372,8 @@ impl Ledger {
                 })
                 .collect(),
             duplicated: self.duplicated.load(Relaxed),
+            duplicate_writes: self.duplicate_writes.load(Relaxed),
+            redelivered: self.redelivered.load(Relaxed),
             unexpected: self.unexpected.load(Relaxed),
             produce_failed: self.produce_failed.load(Relaxed),
         }
@@ -284,6 +387,9 @@ pub struct LedgerSnapshot {
     pub producers: Vec<BookSnapshot>,
     /// Duplicates this ledger saw by itself (a second delivery within one worker).
     pub duplicated: u64,
+    /// Duplicate writes and redeliveries this ledger saw by itself (see [`Counts`]).
+    pub duplicate_writes: u64,
+    pub redelivered: u64,
     /// Deliveries this ledger could not place at all (no tag, producer or sequence out of range).
     pub unexpected: u64,
     pub produce_failed: u64,
@@ -358,11 +464,21 @@ pub struct Counts {
     pub delivered: u64,
     /// Distinct messages acked by us (XACK succeeded).
     pub acked: u64,
-    /// Acknowledged by Redis at XADD, never delivered, and not in the stream at the end.
+    /// Acknowledged by Redis at XADD, never delivered, and checked absent from its stream at the
+    /// end.
     pub lost: u64,
-    /// Delivered more than once where it must not be (a second new delivery, or a claim of an
-    /// already-acked message).
+    /// Acknowledged by Redis, never delivered, on a shard that could not be read at the end:
+    /// neither lost nor safe.
+    pub unverifiable: u64,
+    /// The same entry delivered again where it must not be (a second new delivery of it, or a
+    /// claim of an already-acked message).
     pub duplicated: u64,
+    /// Deliveries of a second entry carrying a message already delivered under another entry id:
+    /// the message was written twice.
+    pub duplicate_writes: u64,
+    /// Deliveries of an entry delivered before (recoveries and duplicates): never in the latency
+    /// histograms, which hold each message once.
+    pub redelivered: u64,
     /// Taken over by XAUTOCLAIM after a consumer read it and died before XACK.
     pub recovered: u64,
     /// Delivered but never sent by this run.
@@ -376,36 +492,117 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// "ok" iff nothing lost and nothing unexpected; otherwise a short reason.
-    pub fn verdict(&self) -> String {
-        let mut reasons = Vec::new();
-        if self.lost > 0 {
-            reasons.push(format!("{} lost", self.lost));
-        }
-        if self.unexpected > 0 {
-            reasons.push(format!("{} unexpected", self.unexpected));
-        }
-        if reasons.is_empty() {
-            "ok".into()
+    /// The verdict on these counts (the one rule: see [`Verdict`]).
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self)
+    }
+}
+
+/// The one verdict rule, Jepsen's total-queue: a run is ok iff nothing Redis acknowledged was
+/// lost and nothing unexpected was delivered. Everything else the checker finds (pending or
+/// stranded entries, unverifiable messages, duplicates, messages not acked when the run ended)
+/// is a finding beside it, never part of it. Displays as the JSON `verdict`: "ok" or a reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Failed { lost: u64, unexpected: u64 },
+}
+
+impl Verdict {
+    pub fn of(c: &Counts) -> Verdict {
+        if c.lost == 0 && c.unexpected == 0 {
+            Verdict::Ok
         } else {
-            reasons.join(", ")
+            Verdict::Failed {
+                lost: c.lost,
+                unexpected: c.unexpected,
+            }
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        *self == Verdict::Ok
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Verdict::Ok => f.write_str("ok"),
+            Verdict::Failed { lost, unexpected } => {
+                let mut reasons = Vec::new();
+                if lost > 0 {
+                    reasons.push(format!("{lost} lost"));
+                }
+                if unexpected > 0 {
+                    reasons.push(format!("{unexpected} unexpected"));
+                }
+                f.write_str(&reasons.join(", "))
+            }
         }
     }
 }
 
-/// Applies what is still in the streams at the end: produced messages that were never delivered
-/// but are still stored are not lost, only undelivered. `still_stored` lists the tags found by a
-/// final scan (XRANGE) of every shard.
-pub fn settle_lost(ledger: &Ledger, counts: &mut Counts, still_stored: &[MessageTag]) {
-    let mut stored_undelivered = 0u64;
-    for tag in still_stored {
-        if let Some(b) = ledger.book(tag) {
-            if b.produced.get(tag.seq) && !b.delivered.get(tag.seq) {
-                stored_undelivered += 1;
-            }
+/// What a final scan (XRANGE) of one shard found: the tags still stored, or `None` when the shard
+/// could not be read.
+pub type ShardScan = Option<Vec<MessageTag>>;
+
+/// Applies the final scan of every shard to the lost candidates (acknowledged by Redis, never
+/// delivered): still stored is only undelivered, on an unreadable shard `unverifiable`, and
+/// only what is checked absent stays `lost`. `shard_of` says which shard a message was sent to
+/// (fixed by the message, see `workload::shard_of`).
+pub fn settle_lost(
+    ledger: &Ledger,
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    shard_of: impl Fn(u32, u64) -> usize,
+) {
+    settle_undelivered(counts, scans, shard_of, |f| ledger.for_each_undelivered(f));
+}
+
+/// [`settle_lost`] over any source of the lost candidates: `undelivered` calls its argument with
+/// `(producer, seq)` of each message acknowledged by Redis and never delivered.
+pub fn settle_undelivered(
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    shard_of: impl Fn(u32, u64) -> usize,
+    undelivered: impl FnOnce(&mut dyn FnMut(u32, u64)),
+) {
+    let stored: HashSet<(u32, u64)> = scans
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|t| (t.producer, t.seq))
+        .collect();
+    let (mut lost, mut unverifiable) = (0, 0);
+    undelivered(&mut |p, seq| {
+        if scans.get(shard_of(p, seq)).is_none_or(|s| s.is_none()) {
+            unverifiable += 1;
+        } else if !stored.contains(&(p, seq)) {
+            lost += 1;
+        }
+    });
+    counts.lost = lost;
+    counts.unverifiable = unverifiable;
+}
+
+/// Calls `f(producer, seq)` for every bit set in `produced` and clear in `delivered`, where
+/// `word(set, w)` reads word `w` of a set (0: produced, 1: delivered).
+pub fn for_each_produced_not_delivered(
+    producer: u32,
+    words: usize,
+    word: impl Fn(usize) -> (u64, u64),
+    f: &mut impl FnMut(u32, u64),
+) {
+    for w in 0..words {
+        let (produced, delivered) = word(w);
+        let mut bits = produced & !delivered;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as u64;
+            f(producer, w as u64 * 64 + i);
+            bits &= bits - 1;
         }
     }
-    counts.lost = counts.lost.saturating_sub(stored_undelivered);
 }
 
 #[cfg(test)]
@@ -425,14 +622,26 @@ pub(crate) mod tests {
         l.produced(p, s);
     }
 
+    /// Entry `ms-0` of shard 0.
+    fn at(ms: u64) -> Option<Entry> {
+        Some(Entry {
+            shard: 0,
+            id: EntryId(ms, 0),
+        })
+    }
+
     #[test]
     fn a_clean_run_is_ok() {
         let l = Ledger::new(&[100, 50]);
         for (p, n) in [(0u32, 100u64), (1, 50)] {
             for s in 0..n {
                 produce(&l, p, s);
-                assert_eq!(l.delivered(Some(&tag(p, s)), Via::New), DeliveryKind::First);
-                l.acked(&tag(p, s));
+                assert_eq!(
+                    l.delivered(Some(&tag(p, s)), Via::New, at(s + 1)),
+                    DeliveryKind::First
+                );
+                assert!(l.acked(&tag(p, s)));
+                assert!(!l.acked(&tag(p, s)), "a second ack is not a first ack");
             }
         }
         let c = l.counts(0);
@@ -440,7 +649,8 @@ pub(crate) mod tests {
             (c.attempted, c.produced, c.delivered, c.acked, c.lost),
             (150, 150, 150, 150, 0)
         );
-        assert_eq!(c.verdict(), "ok");
+        assert_eq!(c.verdict(), Verdict::Ok);
+        assert_eq!(c.verdict().to_string(), "ok");
         assert_eq!(l.acked_count(), 150);
     }
 
@@ -451,48 +661,192 @@ pub(crate) mod tests {
             produce(&l, 0, s);
         }
         for s in 0..7 {
-            l.delivered(Some(&tag(0, s)), Via::New);
+            l.delivered(Some(&tag(0, s)), Via::New, at(10 + s));
         }
         // 3 produced, never delivered: lost unless still stored.
         assert_eq!(
-            l.delivered(Some(&tag(0, 1)), Via::New),
-            DeliveryKind::Duplicate
+            l.delivered(Some(&tag(0, 1)), Via::New, at(11)),
+            DeliveryKind::Duplicate,
+            "the same entry again (the group's position went back)"
         );
         assert_eq!(
-            l.delivered(Some(&tag(0, 2)), Via::Claim),
+            l.delivered(Some(&tag(0, 2)), Via::Claim, at(12)),
             DeliveryKind::Recovered
         );
         l.acked(&tag(0, 3));
         assert_eq!(
-            l.delivered(Some(&tag(0, 3)), Via::Claim),
+            l.delivered(Some(&tag(0, 3)), Via::Claim, at(13)),
             DeliveryKind::Duplicate
         );
         assert_eq!(
-            l.delivered(Some(&tag(9, 0)), Via::New),
+            l.delivered(Some(&tag(9, 0)), Via::New, at(30)),
             DeliveryKind::Unexpected
         );
         assert_eq!(
-            l.delivered(Some(&tag(0, 99)), Via::New),
+            l.delivered(Some(&tag(0, 99)), Via::New, at(31)),
             DeliveryKind::Unexpected
         );
-        assert_eq!(l.delivered(None, Via::New), DeliveryKind::Unexpected);
+        assert_eq!(
+            l.delivered(None, Via::New, at(32)),
+            DeliveryKind::Unexpected
+        );
         let mut c = l.counts(4);
         assert_eq!(
             (
                 c.lost,
                 c.duplicated,
+                c.redelivered,
                 c.unexpected,
                 c.recovered,
                 c.pending_at_end
             ),
-            (3, 2, 3, 1, 4)
+            (3, 2, 3, 3, 1, 4)
         );
-        assert_eq!(c.verdict(), "3 lost, 3 unexpected");
-        settle_lost(&l, &mut c, &[tag(0, 8), tag(0, 1)]);
+        assert_eq!(c.verdict().to_string(), "3 lost, 3 unexpected");
+        settle_lost(&l, &mut c, &[Some(vec![tag(0, 8), tag(0, 1)])], |_, _| 0);
         assert_eq!(
-            c.lost, 2,
+            (c.lost, c.unverifiable),
+            (2, 0),
             "one of the three is still in the stream: undelivered, not lost"
         );
+    }
+
+    #[test]
+    fn a_second_entry_with_a_delivered_tag_is_a_duplicate_write() {
+        let l = Ledger::new(&[3]);
+        for s in 0..3 {
+            produce(&l, 0, s);
+            l.delivered(Some(&tag(0, s)), Via::New, at(10 + s));
+        }
+        // A copy of message 1 written later gets a higher id than anything delivered so far.
+        assert_eq!(
+            l.delivered(Some(&tag(0, 1)), Via::New, at(50)),
+            DeliveryKind::DuplicateWrite
+        );
+        let c = l.counts(0);
+        assert_eq!((c.duplicate_writes, c.duplicated, c.redelivered), (1, 0, 0));
+        assert!(
+            c.verdict().is_ok(),
+            "a duplicate is a finding, not a failure"
+        );
+    }
+
+    #[test]
+    fn a_worker_ledger_books_other_workers_messages_but_not_ones_from_before_the_run() {
+        let l = Ledger::for_worker(&[4, 4], 1, 1_000);
+        produce(&l, 0, 0);
+        let foreign = MessageTag {
+            producer: 1,
+            seq: 2,
+            sent_us: 1_000,
+        };
+        assert_eq!(
+            l.delivered(Some(&foreign), Via::New, at(1)),
+            DeliveryKind::First
+        );
+        assert!(
+            l.acked(&foreign),
+            "another worker's message: its ack is booked"
+        );
+        let old = MessageTag {
+            seq: 3,
+            sent_us: 999,
+            ..foreign
+        };
+        let beyond = MessageTag { seq: 4, ..foreign };
+        for t in [old, beyond] {
+            assert_eq!(
+                l.delivered(Some(&t), Via::New, at(2 + t.seq)),
+                DeliveryKind::Unexpected
+            );
+            assert!(!l.acked(&t));
+        }
+        let c = l.counts(0);
+        assert_eq!((c.delivered, c.acked, c.unexpected), (1, 1, 2));
+        let own = Ledger::for_run(&[4, 4], 1, 1_000);
+        assert_eq!(
+            own.delivered(Some(&foreign), Via::New, at(1)),
+            DeliveryKind::Unexpected,
+            "a run on its own sent nothing it did not attempt"
+        );
+    }
+
+    #[test]
+    fn a_tag_claiming_a_send_before_the_run_is_unexpected_and_never_acked() {
+        let l = Ledger::for_run(&[2], 1, 1_000);
+        produce(&l, 0, 0);
+        let old = MessageTag {
+            producer: 0,
+            seq: 0,
+            sent_us: 999,
+        };
+        assert_eq!(
+            l.delivered(Some(&old), Via::New, at(1)),
+            DeliveryKind::Unexpected
+        );
+        assert!(!l.acked(&old), "its ack must not count (nor its latency)");
+        let c = l.counts(0);
+        assert_eq!((c.unexpected, c.acked, c.delivered), (1, 0, 0));
+        assert_eq!(
+            c.verdict(),
+            Verdict::Failed {
+                lost: 1,
+                unexpected: 1
+            }
+        );
+    }
+
+    #[test]
+    fn undelivered_messages_on_an_unreadable_shard_are_unverifiable_not_lost() {
+        let l = Ledger::new(&[6]);
+        for s in 0..6 {
+            produce(&l, 0, s);
+        }
+        l.delivered(Some(&tag(0, 0)), Via::New, at(1));
+        let mut c = l.counts(0);
+        assert_eq!(c.lost, 5);
+        // Shard = seq % 2; shard 1 (seqs 1, 3, 5) could not be read; seq 4 is still stored.
+        settle_lost(&l, &mut c, &[Some(vec![tag(0, 4)]), None], |_, s| {
+            (s % 2) as usize
+        });
+        assert_eq!((c.lost, c.unverifiable), (1, 3));
+        assert_eq!(c.verdict().to_string(), "1 lost");
+        settle_lost(
+            &l,
+            &mut c,
+            &[Some(vec![tag(0, 2), tag(0, 4)]), None],
+            |_, s| (s % 2) as usize,
+        );
+        assert_eq!((c.lost, c.unverifiable), (0, 3));
+        assert!(
+            c.verdict().is_ok(),
+            "unverifiable is a finding beside the verdict"
+        );
+    }
+
+    #[test]
+    fn verdict_reads_lost_and_unexpected_only() {
+        let c = |lost, unexpected, pending, dup| Counts {
+            lost,
+            unexpected,
+            pending_at_end: pending,
+            duplicated: dup,
+            produced: 10,
+            acked: 3,
+            ..Counts::default()
+        };
+        assert_eq!(c(0, 0, 5, 2).verdict().to_string(), "ok");
+        assert_eq!(c(2, 0, 0, 0).verdict().to_string(), "2 lost");
+        assert_eq!(c(0, 1, 0, 0).verdict().to_string(), "1 unexpected");
+        assert_eq!(c(2, 1, 0, 0).verdict().to_string(), "2 lost, 1 unexpected");
+    }
+
+    #[test]
+    fn entry_ids_parse_and_order_as_redis_orders_them() {
+        assert_eq!(EntryId::parse("17-3"), Some(EntryId(17, 3)));
+        assert!(EntryId::parse("17-10") > EntryId::parse("17-9"));
+        assert!(EntryId::parse("18-0") > EntryId::parse("17-99"));
+        assert_eq!(EntryId::parse("x"), None);
     }
 
     #[test]
@@ -505,8 +859,8 @@ pub(crate) mod tests {
         l.produce_failed(0, 1);
         l.indeterminate(0, 2);
         l.indeterminate(0, 3);
-        l.delivered(Some(&tag(0, 0)), Via::New);
-        l.delivered(Some(&tag(0, 3)), Via::New);
+        l.delivered(Some(&tag(0, 0)), Via::New, at(1));
+        l.delivered(Some(&tag(0, 3)), Via::New, at(2));
         let c = l.counts(0);
         assert_eq!(
             (

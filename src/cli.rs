@@ -201,6 +201,11 @@ pub struct RunArgs {
     /// Pipelines in flight per producer and shard (one lane each).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub inflight: u32,
+    /// Let any free lane take a producer's next message, whatever its shard: more closed-loop
+    /// throughput on an uneven cluster, but a slow or stalled shard's messages go to the others,
+    /// so its stall is hidden instead of measured. Default: a message's shard is fixed by it.
+    #[arg(long)]
+    pub free_routing: bool,
     /// Payload bytes per message.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
     pub payload: u32,

@@ -315,6 +315,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
         shards: args.shards as usize,
         batch: args.batch as usize,
         inflight: args.inflight as usize,
+        free_routing: args.free_routing,
         payload_bytes: args.payload as usize,
         stream,
         group,

@@ -7,7 +7,7 @@
 //! - [`stream`]: the wire level of the cycle (XADD, XREADGROUP, XACK, XAUTOCLAIM) and sharding.
 //! - [`workload`]: a run of the cycle ([`Workload`] → [`RunResult`]).
 //! - [`check`]: the ledger of every message and the delivery checker.
-//! - [`metrics`]: latency histograms, errors by kind, per-second series.
+//! - [`metrics`]: latency histograms, errors by kind, a series over time (per interval and per shard).
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).

@@ -11,11 +11,15 @@ use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use serde::Serialize;
 
-use crate::check::{settle_lost, Counts, Ledger, LedgerSnapshot, Via};
+use crate::check::{
+    settle_undelivered, Counts, DeliveryKind, Entry, EntryId, Ledger, LedgerSnapshot, ShardScan,
+    Via,
+};
 use crate::cluster::Endpoint;
+use crate::distributed::worker::MAX_LATE;
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
-    SecondSample,
+    SecondSample, Series,
 };
 use crate::stream::{
     self, now_us, parse_entries, parse_xautoclaim, parse_xreadgroup, Delivery, MessageTag, Shards,
@@ -42,6 +46,11 @@ pub struct Workload {
     pub batch: usize,
     /// Pipelines in flight per producer and shard (one lane each, bound to its shard).
     pub inflight: usize,
+    /// Lanes take the producer's next messages whatever their shard, so a fast shard takes the
+    /// messages of a slow one: more closed-loop throughput on an uneven cluster, but a stalled
+    /// shard's messages go elsewhere and the stall is hidden instead of measured. Off by default:
+    /// a message's shard is fixed by the message (see [`shard_of`]).
+    pub free_routing: bool,
     pub payload_bytes: usize,
     pub stream: String,
     pub group: String,
@@ -86,8 +95,6 @@ pub struct WorkerPart {
 pub struct RawRun {
     /// When the load started, µs since the epoch (the zero of `series`).
     pub start_us: u64,
-    /// Send to XACK, µs (the histogram behind `latency_us`).
-    pub ack: Histogram<u64>,
     /// Send to delivery, µs (behind `delivery_latency_us`).
     pub delivery: Histogram<u64>,
     pub ledger: LedgerSnapshot,
@@ -102,6 +109,7 @@ impl Default for Workload {
             shards: 0,
             batch: 1000,
             inflight: 2,
+            free_routing: false,
             payload_bytes: 64,
             stream: "rcstress".into(),
             group: "rcstress-group".into(),
@@ -209,6 +217,54 @@ impl Live {
     }
 }
 
+/// The shard key producer `producer`'s message `seq` goes to: fixed by the message, as a real
+/// application's message belongs to its key and cannot move because a master is slow. A rotation
+/// by producer id spreads each producer's consecutive messages over every shard.
+pub fn shard_of(producer: u32, seq: u64, shards: usize) -> usize {
+    ((seq + u64::from(producer)) % shards.max(1) as u64) as usize
+}
+
+/// The messages of one producer that go to one shard: seqs `offset`, `offset + stride`, ...
+/// below `count` (the `j`-th is `offset + j * stride`). With free routing: all of them.
+#[derive(Clone, Copy, Debug)]
+struct Route {
+    offset: u64,
+    stride: u64,
+    /// How many messages this route has.
+    len: u64,
+}
+
+impl Route {
+    fn keyed(producer: u32, shard: usize, shards: usize, count: u64) -> Route {
+        let stride = shards.max(1) as u64;
+        let offset = (shard as u64 + stride - u64::from(producer) % stride) % stride;
+        Route {
+            offset,
+            stride,
+            len: count.saturating_sub(offset).div_ceil(stride),
+        }
+    }
+    fn all(count: u64) -> Route {
+        Route {
+            offset: 0,
+            stride: 1,
+            len: count,
+        }
+    }
+    fn seq(&self, j: u64) -> u64 {
+        self.offset + j * self.stride
+    }
+    /// How many of the route's messages are due by `secs` at `rate` per second (the producer's
+    /// message `seq` is due at `seq / rate`).
+    fn due_by(&self, secs: f64, rate: f64) -> u64 {
+        let due_seqs = (secs * rate) as u64 + 1; // seqs 0..due_seqs are due
+        due_seqs
+            .saturating_sub(self.offset)
+            .div_ceil(self.stride)
+            .min(self.len)
+    }
+}
+
 /// The outcome of a run; field names follow the JSON contract.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
@@ -221,10 +277,20 @@ pub struct RunResult {
     pub latency_us: Latency,
     /// Send to delivered by XREADGROUP, µs.
     pub delivery_latency_us: Latency,
+    /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
+    /// only sound way to combine percentiles) and counts above a bound can be read.
+    #[serde(skip)]
+    pub latency_histogram: Histogram<u64>,
     pub errors: std::collections::BTreeMap<String, u64>,
     pub first_errors: std::collections::BTreeMap<String, FirstError>,
+    /// Over the whole run, at a resolution that fits it (100 ms up to 24 s, then coarser); sums
+    /// of `sent` and `acked` equal `counts.attempted` and `counts.acked`.
     pub series: Vec<SecondSample>,
+    /// "ok" iff nothing lost and nothing unexpected ([`crate::check::Verdict`]), else the reason.
     pub verdict: String,
+    /// Findings beside the verdict, each a sentence: messages not acked when the run ended,
+    /// unverifiable messages, duplicates.
+    pub notes: Vec<String>,
     /// Why the run ended: "all acked", "producers done" (no consumers), "quiet", "deadline", "stopped".
     pub ended_by: String,
     pub consumer_crashes: u64,
@@ -254,9 +320,9 @@ struct Shared {
     last_produce_ns: AtomicU64,
     producers_left: AtomicU64,
     stop: AtomicBool,
+    /// Send→ack and send→delivery of each message once, at its first ack / delivery.
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
-    /// Latencies of the current second, for the series.
-    second: Mutex<Histogram<u64>>,
+    series: Series,
     shards: Shards,
     payload: Vec<u8>,
 }
@@ -268,8 +334,12 @@ impl Shared {
     fn stopping(&self) -> bool {
         self.stop.load(Relaxed) || self.live.stop.load(Relaxed)
     }
-    fn record_error(&self, e: &redis::RedisError) {
+    fn shard_index(&self, key: &str) -> Option<usize> {
+        self.shards.keys.iter().position(|k| k == key)
+    }
+    fn record_error(&self, e: &redis::RedisError, shard: Option<usize>) {
         let kind = error_kind(e);
+        self.series.error(shard);
         self.live.errors.fetch_add(1, Relaxed);
         self.errors.record(
             &kind,
@@ -280,7 +350,7 @@ impl Shared {
     }
     /// Counts `e` and books it in `key`'s outage spans (the operation was sent at `sent_at`).
     fn record_shard_error(&self, key: &str, sent_at: f64, e: &redis::RedisError) {
-        self.record_error(e);
+        self.record_error(e, self.shard_index(key));
         self.live.outages.failure(key, sent_at, &error_kind(e));
     }
     /// An operation on `key` succeeded: ends the key's outage span, if one is open.
@@ -344,21 +414,29 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         }
     }
     // The clock starts here, after the connections: connecting is not part of the run.
+    let start = Instant::now();
+    let start_us = now_us();
     let shared = Arc::new(Shared {
         ledger: match &workload.worker {
-            Some(w) => Ledger::for_worker(&w.run_per_producer),
-            None => Ledger::new(&per_producer),
+            // Other workers may have started up to MAX_LATE before this one (`--start-in` gives
+            // each its own start): their messages are of this run too.
+            Some(w) => Ledger::for_worker(
+                &w.run_per_producer,
+                shards.keys.len(),
+                w.start_at_us.saturating_sub(MAX_LATE.as_micros() as u64),
+            ),
+            None => Ledger::for_run(&per_producer, shards.keys.len(), start_us),
         },
         live: live.clone(),
         errors: ErrorLog::default(),
-        start: Instant::now(),
-        start_us: now_us(),
+        start,
+        start_us,
         last_ack_ns: AtomicU64::new(0),
         last_produce_ns: AtomicU64::new(0),
         producers_left: AtomicU64::new(workload.producers as u64),
         stop: AtomicBool::new(false),
         hist: Mutex::new((new_histogram(), new_histogram())),
-        second: Mutex::new(new_histogram()),
+        series: Series::new(start, shards.keys.len()),
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
     });
@@ -367,32 +445,38 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     let producer_offset = workload.worker.as_ref().map_or(0, |w| w.producer_offset);
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
-        let next_seq = Arc::new(AtomicU64::new(0));
-        // Each lane is bound to one shard (`inflight` lanes per shard), so a shard whose master
-        // is down holds back only its own lanes: the other shards keep taking the producer's
-        // messages, as an application with a pipeline per node would.
-        let lanes = workload.inflight * shards.keys.len();
+        // Each lane is bound to one shard (`inflight` lanes per shard) and sends only that
+        // shard's messages, each when it is due: a shard whose master stalls holds back its own
+        // messages, which wait and show the stall in their latency, while the other shards carry
+        // on, as an application with a pipeline per node would. With free routing the lanes of a
+        // producer share one sequence instead.
+        let shard_count = shards.keys.len();
+        // Where each route stands: one per shard, shared by that shard's lanes (one for all with
+        // free routing).
+        let positions: Vec<Arc<AtomicU64>> = (0..shard_count)
+            .map(|_| Arc::new(AtomicU64::new(0)))
+            .collect();
+        let lanes = workload.inflight * shard_count;
         let lanes_left = Arc::new(AtomicU64::new(lanes as u64));
+        // The global producer id: routes, tags and the ledger all use it, so that `shard_of`
+        // and the final scan (here or in `rcstress merge`) agree.
+        let global = producer_offset + p as u32;
         for lane in 0..lanes {
-            let shard = (p + lane) % shards.keys.len();
-            let (sh, wl, conn, nb, ll) = (
+            let shard = (p + lane) % shard_count;
+            let (route, next) = if workload.free_routing {
+                (Route::all(count), positions[0].clone())
+            } else {
+                let route = Route::keyed(global, shard, shard_count, count);
+                (route, positions[shard].clone())
+            };
+            let (sh, wl, conn, ll) = (
                 shared.clone(),
                 workload.clone(),
                 conn.clone(),
-                next_seq.clone(),
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
-                produce_lane(
-                    &sh,
-                    &wl,
-                    conn,
-                    producer_offset + p as u32,
-                    shard,
-                    count,
-                    &nb,
-                )
-                .await;
+                produce_lane(&sh, &wl, conn, global, shard, route, &next).await;
                 if ll.fetch_sub(1, Relaxed) == 1 {
                     sh.producers_left.fetch_sub(1, Relaxed);
                 }
@@ -427,7 +511,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tasks.spawn(async move { claimer_loop(&sh, &wl, conn, &opts).await });
     }
 
-    let (ended_by, series) = watch(&shared, workload).await;
+    let ended_by = watch(&shared, workload).await;
     shared.stop.store(true, Relaxed);
     let drain = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_millis(workload.block_ms + 5000), drain)
@@ -437,15 +521,12 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tracing::warn!("some tasks did not stop in time; aborting them");
         tasks.abort_all();
     }
-    finish(&shared, workload, &mut admin, ended_by, series).await
+    finish(&shared, workload, &mut admin, ended_by).await
 }
 
-/// Polls progress every 10 ms, samples the per-second series, and decides when the run is over.
-async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
+/// Polls progress every 10 ms and decides when the run is over.
+async fn watch(sh: &Shared, wl: &Workload) -> String {
     let deadline = sh.start + Duration::from_millis(wl.deadline_ms);
-    let mut series = Vec::new();
-    let mut next_sample = sh.start + Duration::from_secs(1);
-    let (mut last_sent, mut last_acked, mut last_err) = (0, 0, 0);
     let mut last_progress = (Instant::now(), 0u64);
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -454,34 +535,9 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
         if acked != last_progress.1 {
             last_progress = (now, acked);
         }
-        if now >= next_sample {
-            let (sent, errs) = (sh.live.attempted.load(Relaxed), sh.errors.total());
-            let h = std::mem::replace(
-                &mut *sh.second.lock().unwrap_or_else(|e| e.into_inner()),
-                new_histogram(),
-            );
-            series.push(SecondSample {
-                t: finite((now - sh.start).as_secs_f64()),
-                sent: sent - last_sent,
-                acked: acked - last_acked,
-                errors: errs - last_err,
-                p50_us: if h.is_empty() {
-                    0
-                } else {
-                    h.value_at_quantile(0.5)
-                },
-                p99_us: if h.is_empty() {
-                    0
-                } else {
-                    h.value_at_quantile(0.99)
-                },
-            });
-            (last_sent, last_acked, last_err) = (sent, acked, errs);
-            next_sample += Duration::from_secs(1);
-        }
         let producers_done = sh.producers_left.load(Relaxed) == 0;
         if sh.live.stop.load(Relaxed) {
-            return ("stopped".into(), series);
+            return "stopped".into();
         }
         // A worker acks other workers' messages too, and cannot see when theirs are done: it
         // ends on "quiet" (or the deadline) instead.
@@ -490,19 +546,19 @@ async fn watch(sh: &Shared, wl: &Workload) -> (String, Vec<SecondSample>) {
             && wl.worker.is_none()
             && acked >= sh.ledger.produced_count()
         {
-            return ("all acked".into(), series);
+            return "all acked".into();
         }
         if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
-            return ("producers done".into(), series);
+            return "producers done".into();
         }
         if producers_done
             && now.duration_since(last_progress.0.max(sh.start))
                 >= Duration::from_millis(wl.quiet_ms)
         {
-            return ("quiet".into(), series);
+            return "quiet".into();
         }
         if now >= deadline {
-            return ("deadline".into(), series);
+            return "deadline".into();
         }
     }
 }
@@ -518,7 +574,7 @@ fn mark(at: &AtomicU64, start: Instant) {
     at.fetch_max(start.elapsed().as_nanos() as u64, Relaxed);
 }
 
-/// One producer lane: takes the producer's next batch until none is left, pipelines it to one
+/// One producer lane: takes its route's next messages until none is left, pipelines them to its
 /// shard, and books each reply. Errors are counted and followed by a short backoff, never fatal.
 async fn produce_lane(
     sh: &Shared,
@@ -526,58 +582,61 @@ async fn produce_lane(
     mut conn: ClusterConnection,
     p: u32,
     shard: usize,
-    count: u64,
-    next_seq: &AtomicU64,
+    route: Route,
+    next: &AtomicU64,
 ) {
     let batch = wl.batch as u64;
-    let keys = &sh.shards.keys;
+    let key = &sh.shards.keys[shard];
     let per_sec = wl.rate.map(|r| r / wl.producers as f64);
     let mut backoff = Duration::from_millis(5);
     loop {
         if sh.stopping() || sh.live.drain.load(Relaxed) {
             return;
         }
-        // Claim the producer's next messages: up to `batch`, and in open-loop mode only those
+        // Claim the route's next messages: up to `batch`, and in open-loop mode only those
         // already due, so a message is sent at its own scheduled time and its latency clock starts
-        // there: a stall shows up as latency instead of being hidden (coordinated omission).
-        let first = next_seq.load(Relaxed);
-        if first >= count {
+        // there. A stalled shard's due messages wait for it and are sent when it answers: the
+        // stall shows up as their latency instead of being hidden (coordinated omission).
+        let first = next.load(Relaxed);
+        if first >= route.len {
             return;
         }
-        let mut n = batch.min(count - first);
+        let mut n = batch.min(route.len - first);
         if let Some(rate) = per_sec {
-            let due_at = sh.start + Duration::from_secs_f64(first as f64 / rate);
+            let due_at = sh.start + Duration::from_secs_f64(route.seq(first) as f64 / rate);
             let now = Instant::now();
             if due_at > now {
                 tokio::time::sleep_until(due_at.into()).await;
                 continue;
             }
-            let due_by_now = ((now - sh.start).as_secs_f64() * rate) as u64 + 1;
-            n = n.min(due_by_now.saturating_sub(first).max(1));
+            let due = route.due_by((now - sh.start).as_secs_f64(), rate);
+            n = n.min(due.saturating_sub(first).max(1));
         }
-        if next_seq
+        if next
             .compare_exchange(first, first + n, Relaxed, Relaxed)
             .is_err()
         {
-            continue; // another lane of this producer took them
+            continue; // another lane of this route took them
         }
-        let last = first + n;
-        let key = &keys[shard];
         let sent_us = |seq: u64| match per_sec {
             Some(rate) => sh.start_us + (seq as f64 / rate * 1e6) as u64,
             None => now_us(),
         };
-        let tags: Vec<MessageTag> = (first..last)
-            .map(|seq| MessageTag {
-                producer: p,
-                seq,
-                sent_us: sent_us(seq),
+        let tags: Vec<MessageTag> = (first..first + n)
+            .map(|j| {
+                let seq = route.seq(j);
+                MessageTag {
+                    producer: p,
+                    seq,
+                    sent_us: sent_us(seq),
+                }
             })
             .collect();
         for t in &tags {
             sh.ledger.attempted(p, t.seq);
         }
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
+        sh.series.sent(shard, tags.len() as u64);
         let sent_at = sh.secs();
         let results: Vec<redis::RedisResult<String>> = if tags.len() == 1 {
             vec![
@@ -630,6 +689,7 @@ async fn produce_lane(
         if any_ok {
             sh.record_shard_ok(key);
         }
+        // The pipeline's replies are booked: the one point after each pipeline.
         mark(&sh.last_produce_ns, sh.start);
         if failed {
             tokio::time::sleep(backoff).await;
@@ -717,7 +777,7 @@ async fn consume(
                 continue;
             }
             got_any = true;
-            book_deliveries(sh, &deliveries, Via::New);
+            book_deliveries(sh, key, &deliveries, Via::New);
             if wl.crash_probability > 0.0 && rng.random_bool(wl.crash_probability) {
                 return true;
             }
@@ -728,12 +788,18 @@ async fn consume(
     false
 }
 
-fn book_deliveries(sh: &Shared, deliveries: &[Delivery], via: Via) {
+/// Books what was read from `key`; the send→delivery latency of each message is recorded once,
+/// at its first delivery (never for a redelivery, a duplicate write or a foreign entry).
+fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
     let now = now_us();
+    let shard = sh.shard_index(key);
     let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
     for d in deliveries {
-        sh.ledger.delivered(d.tag.as_ref(), via);
-        if let Some(t) = &d.tag {
+        let entry = shard
+            .zip(EntryId::parse(&d.id))
+            .map(|(shard, id)| Entry { shard, id });
+        let kind = sh.ledger.delivered(d.tag.as_ref(), via, entry);
+        if let (DeliveryKind::First, Some(t)) = (kind, &d.tag) {
             let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
         }
     }
@@ -753,16 +819,24 @@ async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &
         Ok(_) => {
             let now = now_us();
             mark(&sh.last_ack_ns, sh.start);
-            let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-            let mut s = sh.second.lock().unwrap_or_else(|e| e.into_inner());
-            for t in deliveries.iter().filter_map(|d| d.tag.as_ref()) {
-                sh.ledger.acked(t);
-                let lat = now.saturating_sub(t.sent_us).max(1);
-                let _ = h.0.record(lat);
-                let _ = s.record(lat);
+            // Each message's latency once, at its first ack; foreign entries and repeats are
+            // acked in Redis but measured nowhere.
+            let latencies: Vec<u64> = deliveries
+                .iter()
+                .filter_map(|d| d.tag.as_ref())
+                .filter(|t| sh.ledger.acked(t))
+                .map(|t| now.saturating_sub(t.sent_us).max(1))
+                .collect();
+            {
+                let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+                for &lat in &latencies {
+                    let _ = h.0.record(lat);
+                }
+            }
+            if let Some(shard) = sh.shard_index(key) {
+                sh.series.acked(shard, &latencies);
             }
             sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
-            drop((h, s));
             sh.record_shard_ok(key);
         }
         Err(e) => sh.record_shard_error(key, sent_at, &e),
@@ -792,11 +866,11 @@ async fn claimer_loop(
                     let claim = parse_xautoclaim(&v);
                     cursors[i] = claim.next;
                     if !claim.claimed.is_empty() {
-                        book_deliveries(sh, &claim.claimed, Via::Claim);
+                        book_deliveries(sh, key, &claim.claimed, Via::Claim);
                         ack(sh, &mut conn, key, &claim.claimed).await;
                     }
                 }
-                Err(e) => sh.record_error(&e),
+                Err(e) => sh.record_error(&e, Some(i)),
             }
         }
         tokio::time::sleep(Duration::from_millis(opts.interval_ms)).await;
@@ -828,53 +902,93 @@ async fn redis_totals(conn: &mut ClusterConnection, shards: &Shards) -> (Option<
     (pending, xlen)
 }
 
-/// Every tag still stored in the shards (XRANGE in pages), to tell undelivered from lost.
-async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Option<Vec<MessageTag>> {
+/// Every tag still stored in each shard (XRANGE in pages), to tell undelivered from lost; `None`
+/// for a shard that could not be read (its messages are unverifiable).
+async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Vec<ShardScan> {
     let mut out = Vec::new();
     for key in &shards.keys {
-        let mut start = "-".to_string();
-        for _ in 0..100_000 {
-            let v: Value = redis::cmd("XRANGE")
-                .arg(key)
-                .arg(&start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(conn)
-                .await
-                .ok()?;
-            let entries = parse_entries(&v);
-            let Some(last) = entries.last() else { break };
-            start = format!("({}", last.id);
-            out.extend(entries.iter().filter_map(|d| d.tag));
-            if entries.len() < 1000 {
-                break;
-            }
+        out.push(scan_shard(conn, key).await);
+    }
+    out
+}
+
+async fn scan_shard(conn: &mut ClusterConnection, key: &str) -> ShardScan {
+    let mut out = Vec::new();
+    let mut start = "-".to_string();
+    for _ in 0..100_000 {
+        let v: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .ok()?;
+        let entries = parse_entries(&v);
+        let Some(last) = entries.last() else { break };
+        start = format!("({}", last.id);
+        out.extend(entries.iter().filter_map(|d| d.tag));
+        if entries.len() < 1000 {
+            break;
         }
     }
     Some(out)
 }
 
+/// Settles the lost candidates (`undelivered` calls its argument with each message acknowledged
+/// by Redis and never delivered) against the final scans: with keyed routing a message is looked
+/// for on its own shard (`shard_of`); with free routing it may be on any, so one unreadable shard
+/// makes every undelivered message not found elsewhere unverifiable.
+pub fn settle(
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    free_routing: bool,
+    undelivered: impl FnOnce(&mut dyn FnMut(u32, u64)),
+) {
+    let shards = scans.len();
+    if free_routing {
+        let blind = scans.iter().position(Option::is_none).unwrap_or(0);
+        settle_undelivered(counts, scans, |_, _| blind, undelivered);
+    } else {
+        settle_undelivered(
+            counts,
+            scans,
+            |p, seq| shard_of(p, seq, shards),
+            undelivered,
+        );
+    }
+}
+
 /// Checks a run's counts against what Redis holds at the end: XPENDING gives `pending_at_end`, a
-/// scan of the streams (only when something looks lost) lets `settle` tell undelivered from lost,
-/// and XLEN / XPENDING must agree with the ledger. Returns the XLEN total and every disagreement
-/// as a sentence.
+/// scan of the streams (only when something looks lost) lets `settle` tell undelivered, lost and
+/// unverifiable apart, and XLEN / XPENDING must agree with the ledger. Returns the XLEN total and
+/// every disagreement as a sentence. A distributed run calls it once, from `rcstress merge`.
 pub async fn cross_check(
     conn: &mut ClusterConnection,
     shards: &Shards,
     counts: &mut Counts,
-    settle: impl FnOnce(&mut Counts, &[MessageTag]),
+    settle: impl FnOnce(&mut Counts, &[ShardScan]),
 ) -> (Option<u64>, Vec<String>) {
     let (pending, xlen) = redis_totals(conn, shards).await;
     counts.pending_at_end = pending.unwrap_or(0);
     let mut disagreements = Vec::new();
     if counts.lost > 0 {
-        match stored_tags(conn, shards).await {
-            Some(stored) => settle(counts, &stored),
-            None => disagreements.push(
-                "could not scan the streams at the end: lost may include undelivered entries"
-                    .into(),
-            ),
+        let scans = stored_tags(conn, shards).await;
+        let unreadable: Vec<&str> = shards
+            .keys
+            .iter()
+            .zip(&scans)
+            .filter(|(_, s)| s.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        settle(counts, &scans);
+        if !unreadable.is_empty() {
+            disagreements.push(format!(
+                "could not read {} at the end: its {} undelivered message(s) are unverifiable, neither lost nor safe",
+                unreadable.join(", "),
+                counts.unverifiable
+            ));
         }
     }
     if pending.is_none() {
@@ -885,7 +999,7 @@ pub async fn cross_check(
         // Sends that timed out may have landed: they may add to XLEN without being "produced".
         let expected_max = counts.produced + counts.produce_indeterminate;
         if x < expected_min {
-            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries were deleted or evicted"));
+            disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
         } else if x > expected_max {
             disagreements.push(format!(
                 "XLEN says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
@@ -912,15 +1026,16 @@ async fn finish(
     wl: &Workload,
     admin: &mut ClusterConnection,
     ended_by: String,
-    series: Vec<SecondSample>,
 ) -> Result<RunResult> {
     let mut counts = sh.ledger.counts(0);
     // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
     let (xlen, disagreements) = if wl.worker.is_some() {
         (None, Vec::new())
     } else {
-        cross_check(admin, &sh.shards, &mut counts, |c, stored| {
-            settle_lost(&sh.ledger, c, stored)
+        cross_check(admin, &sh.shards, &mut counts, |c, scans| {
+            settle(c, scans, wl.free_routing, |f| {
+                sh.ledger.for_each_undelivered(f)
+            })
         })
         .await
     };
@@ -936,11 +1051,17 @@ async fn finish(
     } else {
         counts.produced
     };
-    let (h_ack, h_del) = {
+    let (h_ack, h_del, latency_histogram) = {
         let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-        (Latency::from_histogram(&h.0), Latency::from_histogram(&h.1))
+        (
+            Latency::from_histogram(&h.0),
+            Latency::from_histogram(&h.1),
+            h.0.clone(),
+        )
     };
-    let verdict = verdict(&counts, wl.consumers, &ended_by);
+    let verdict = counts.verdict();
+    let notes = notes(&counts, wl.consumers, &ended_by);
+    let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
     Ok(RunResult {
         elapsed_seconds: finite(elapsed),
         throughput_msgs_per_sec: if elapsed > 0.0 {
@@ -951,10 +1072,12 @@ async fn finish(
         counts,
         latency_us: h_ack,
         delivery_latency_us: h_del,
+        latency_histogram,
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
-        series,
-        verdict,
+        series: sh.series.samples(end_s),
+        verdict: verdict.to_string(),
+        notes,
         ended_by,
         consumer_crashes: sh.live.crashes.load(Relaxed),
         shard_keys: sh.shards.keys.clone(),
@@ -966,7 +1089,6 @@ async fn finish(
             let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
             RawRun {
                 start_us: sh.start_us,
-                ack: h.0.clone(),
                 delivery: h.1.clone(),
                 ledger: sh.ledger.snapshot(),
             }
@@ -974,16 +1096,29 @@ async fn finish(
     })
 }
 
-/// The checker's verdict, noting produced messages a run with consumers left unacked.
-pub fn verdict(counts: &Counts, consumers: usize, ended_by: &str) -> String {
-    let verdict = counts.verdict();
-    if verdict == "ok" && consumers > 0 && counts.acked < counts.produced {
-        return format!(
-            "ok, but {} produced message(s) not acked (ended by {ended_by})",
+/// The findings beside the verdict (see [`crate::check::Verdict`]): messages not acked when a run
+/// with consumers ended, unverifiable messages, duplicates.
+pub fn notes(counts: &Counts, consumers: usize, ended_by: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if consumers > 0 && counts.acked < counts.produced {
+        notes.push(format!(
+            "{} produced message(s) not acked when the run ended ({ended_by})",
             counts.produced - counts.acked
-        );
+        ));
     }
-    verdict
+    if counts.unverifiable > 0 {
+        notes.push(format!(
+            "{} message(s) unverifiable: acknowledged by Redis, never delivered, on a shard that could not be read at the end",
+            counts.unverifiable
+        ));
+    }
+    if counts.duplicated > 0 || counts.duplicate_writes > 0 {
+        notes.push(format!(
+            "{} duplicate deliveries (the same entry again), {} duplicate writes (a message in a second entry)",
+            counts.duplicated, counts.duplicate_writes
+        ));
+    }
+    notes
 }
 
 /// This process's peak resident set size (`VmHWM` in /proc/self/status), in bytes.
@@ -996,4 +1131,44 @@ pub fn peak_rss_bytes() -> u64 {
             Some(kb * 1024)
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_routes_cover_every_message_once_on_the_shard_it_belongs_to() {
+        for (producer, shards, count) in [(0u32, 3usize, 10u64), (2, 3, 11), (1, 4, 3), (5, 1, 7)] {
+            let mut seen = vec![0u32; count as usize];
+            for shard in 0..shards {
+                let r = Route::keyed(producer, shard, shards, count);
+                for j in 0..r.len {
+                    let seq = r.seq(j);
+                    assert_eq!(shard_of(producer, seq, shards), shard);
+                    seen[seq as usize] += 1;
+                }
+            }
+            assert!(
+                seen.iter().all(|&n| n == 1),
+                "{producer} {shards} {count}: {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_is_due_as_its_producers_schedule_says() {
+        // 3 shards, producer 0, shard 1: seqs 1, 4, 7, ... at 10 msg/s, seq s due at s/10 s.
+        let r = Route::keyed(0, 1, 3, 100);
+        assert_eq!(
+            r.due_by(0.0, 10.0),
+            0,
+            "seq 0 is due, but it is not this shard's"
+        );
+        assert_eq!(r.due_by(0.1, 10.0), 1);
+        assert_eq!(r.due_by(0.39, 10.0), 1);
+        assert_eq!(r.due_by(0.4, 10.0), 2);
+        assert_eq!(r.due_by(1e6, 10.0), r.len);
+        assert_eq!(Route::all(5).due_by(0.25, 10.0), 3);
+    }
 }

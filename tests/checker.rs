@@ -6,21 +6,12 @@ mod support;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use redis::Value;
 use redis_cluster_stress::stream::Shards;
 use redis_cluster_stress::workload::ClaimerOptions;
 use redis_cluster_stress::{run, Live, Workload};
-
-/// Waits (bounded) until `cond` holds; panics with `what` if it does not within `secs`.
-async fn wait_for(what: &str, secs: u64, cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use support::wait_for;
 
 /// 2,000 messages are produced with no consumer; the test then XDELs 7 known entries behind the
 /// workload's back. Nothing was delivered, everything else is still stored: the checker must
@@ -44,21 +35,13 @@ async fn seven_entries_deleted_behind_its_back_are_exactly_seven_lost() {
     let shards = Shards::plan(cluster.endpoint(), &wl.stream, &wl.group, 3)
         .await
         .unwrap();
-    let live = Arc::new(Live::default());
-    let load = {
-        let (ep, wl, live) = (cluster.endpoint().clone(), wl.clone(), live.clone());
-        tokio::spawn(async move { run(&ep, &wl, live).await })
-    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
     wait_for("all 2,000 produced", 30, || {
         live.produced.load(Relaxed) == 2_000
     })
     .await;
     assert!(!load.is_finished(), "the run must still be going");
-    let mut conn = cluster
-        .endpoint()
-        .cluster_connection(Duration::from_secs(2))
-        .await
-        .unwrap();
+    let mut conn = support::connection(&cluster).await;
     let entries: Value = redis::cmd("XRANGE")
         .arg(&shards.keys[1])
         .arg("-")
@@ -96,13 +79,7 @@ async fn seven_entries_deleted_behind_its_back_are_exactly_seven_lost() {
     assert_eq!(r.counts.unexpected, 0);
     assert_eq!(r.verdict, format!("{K} lost"));
     assert_eq!(r.redis_xlen, Some(2_000 - K as u64));
-    assert!(
-        r.disagreements
-            .iter()
-            .any(|d| d.contains(&format!("XLEN says {}", 2_000 - K))),
-        "{:?}",
-        r.disagreements
-    );
+    support::assert_mentions(&r.disagreements, &format!("XLEN says {}", 2_000 - K));
 }
 
 /// While 3,000 messages flow at 1,500/s, the test writes one entry of its own into a shard. The
@@ -120,20 +97,12 @@ async fn one_foreign_entry_is_exactly_one_unexpected() {
     let shards = Shards::plan(cluster.endpoint(), &wl.stream, &wl.group, 3)
         .await
         .unwrap();
-    let live = Arc::new(Live::default());
-    let load = {
-        let (ep, wl, live) = (cluster.endpoint().clone(), wl.clone(), live.clone());
-        tokio::spawn(async move { run(&ep, &wl, live).await })
-    };
+    let (live, load) = support::spawn_run(&cluster, &wl);
     wait_for("the first 300 produced", 30, || {
         live.produced.load(Relaxed) >= 300
     })
     .await;
-    let mut conn = cluster
-        .endpoint()
-        .cluster_connection(Duration::from_secs(2))
-        .await
-        .unwrap();
+    let mut conn = support::connection(&cluster).await;
     let _: String = redis::cmd("XADD")
         .arg(&shards.keys[0])
         .arg("*")

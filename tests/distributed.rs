@@ -5,7 +5,7 @@
 mod cli;
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -45,16 +45,28 @@ fn spawn_workers(dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)], n:
     workers
 }
 
-/// 3 workers × 1 producer and 1 consumer each, 90,000 messages in all: every message one worker
-/// sent was acked (by whichever worker's consumer got it), nothing lost, duplicated or
-/// unexpected; the merged histogram holds every worker's count; XLEN agrees.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_worker_processes_merge_into_one_clean_run() {
+/// A 3-master cluster, a temporary directory with an empty `results` directory in it (the
+/// workers' `--out`), and the cluster's `--nodes`.
+async fn setup() -> (
+    redis_cluster_stress::LocalCluster,
+    tempfile::TempDir,
+    PathBuf,
+    String,
+) {
     let cluster = support::cluster(3, 0).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
     std::fs::create_dir(&out).unwrap();
     let nodes = cluster.endpoint().nodes_display();
+    (cluster, dir, out, nodes)
+}
+
+/// 3 workers × 1 producer and 1 consumer each, 90,000 messages in all: every message one worker
+/// sent was acked (by whichever worker's consumer got it), nothing lost, duplicated or
+/// unexpected; the merged histogram holds every worker's count; XLEN agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_worker_processes_merge_into_one_clean_run() {
+    let (cluster, dir, out, nodes) = setup().await;
     let env = [("REDIS_PASSWORD", cluster.password())];
     let args = [
         "--messages",
@@ -216,11 +228,7 @@ fn a_worker_without_identity_or_cluster_says_what_is_missing() {
 /// once with 128 + 15, writes no result file, and leaves nothing running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_before_the_start_writes_nothing() {
-    let cluster = support::cluster(3, 0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results");
-    std::fs::create_dir(&out).unwrap();
-    let nodes = cluster.endpoint().nodes_display();
+    let (cluster, dir, out, nodes) = setup().await;
     let env = [("REDIS_PASSWORD", cluster.password())];
     let args = ["--start-in", "60", "--nodes", &nodes];
     let mut workers = spawn_workers(dir.path(), &out, &args, &env, 1);

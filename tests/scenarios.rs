@@ -153,7 +153,7 @@ async fn consumer_crash_with_autoclaim_recovers_every_stranded_entry() {
 }
 
 /// The same crashes with XAUTOCLAIM off: what the dead consumers read stays pending for good;
-/// the report shows it in pending_at_end and the verdict says so.
+/// the report shows it in pending_at_end and a finding says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_crash_without_autoclaim_strands_entries_and_says_so() {
     let cluster = support::cluster(3, 0).await;
@@ -171,8 +171,13 @@ async fn consumer_crash_without_autoclaim_strands_entries_and_says_so() {
     assert_eq!(c.recovered, 0);
     assert_eq!(c.pending_at_end, c.produced - c.acked);
     assert_eq!(c.lost, 0, "stranded is not lost: Redis still holds them");
-    assert!(r.verdict.contains("stranded"), "{}", r.verdict);
-    assert!(r.verdict.contains("XAUTOCLAIM off"), "{}", r.verdict);
+    assert_eq!(r.verdict, "ok", "stranded is a finding beside the verdict");
+    let stranded = r
+        .findings()
+        .into_iter()
+        .find(|f| f.contains("stranded"))
+        .expect("a finding on the stranded entries");
+    assert!(stranded.contains("XAUTOCLAIM off"), "{stranded}");
     assert_eq!(detail(&r, "stranded").as_u64(), Some(c.pending_at_end));
     json_and_page(&r);
 }
@@ -211,7 +216,28 @@ async fn aof_compare_reports_runs_means_and_overhead_per_mode() {
         assert_eq!(m["runs"], 2);
         assert!(m["mean_seconds"].as_f64().unwrap() > 0.0);
         assert!(m["stddev_seconds"].as_f64().unwrap() >= 0.0);
+        assert!(m["ci95_seconds"].as_f64().unwrap() >= 0.0);
+        // Latency merged by adding histograms: it holds every acked message of the mode's runs.
+        assert_eq!(m["latency_us"]["count"], 2 * 3_000);
     }
+    assert_eq!(
+        modes[0]["within_noise"], false,
+        "the baseline is not compared to itself"
+    );
+    let always = r
+        .findings()
+        .into_iter()
+        .find(|f| f.starts_with("AOF always"))
+        .unwrap();
+    assert!(
+        always.contains("% ±"),
+        "each difference with its interval: {always}"
+    );
+    assert_eq!(
+        r.latency_us.count,
+        2 * 3_000,
+        "the baseline mode's, not pooled"
+    );
     assert_eq!(r.counts.acked, 4 * 3_000);
     let v = json_and_page(&r);
     assert!(scenario_page(&v).contains("per persistence mode"));

@@ -13,15 +13,15 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::{decode_histogram, RunPlan, WorkerFile, FORMAT};
-use crate::check::{Counts, LedgerSnapshot};
+use crate::check::{for_each_produced_not_delivered, Counts, LedgerSnapshot, ShardScan};
 use crate::cli::MergeArgs;
 use crate::commands::{ready_cluster, Outcome};
 use crate::config::{resolve_cluster, ClusterSource, Env};
-use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample};
+use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample, ShardSample};
 use crate::report::{summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
 use crate::scenario::ScenarioReport;
-use crate::stream::{MessageTag, Shards};
-use crate::workload::{cross_check, RunResult};
+use crate::stream::Shards;
+use crate::workload::{cross_check, notes, settle, RunResult};
 use crate::{Error, Result};
 
 /// The most result files a merge reads, and the largest one.
@@ -68,31 +68,34 @@ pub struct Merged {
     pub union: Union,
     pub shards: Shards,
     pub plan: RunPlan,
+    /// The workers ran with `--free-routing`: any message may be on any shard.
+    pub free_routing: bool,
     pub workers: Vec<WorkerRow>,
     pub config: serde_json::Value,
 }
 
-/// The union of the workers' ledgers: enough to tell, for a tag still in a stream, whether it
-/// was produced and never delivered.
+/// The union of the workers' ledgers: enough to list the messages produced and never delivered.
 pub struct Union {
     produced: Vec<Vec<u64>>,
     delivered: Vec<Vec<u64>>,
 }
 
 impl Union {
-    fn bit(sets: &[Vec<u64>], tag: &MessageTag) -> bool {
-        sets.get(tag.producer as usize)
-            .and_then(|w| w.get((tag.seq / 64) as usize))
-            .is_some_and(|w| w & (1u64 << (tag.seq % 64)) != 0)
+    /// Calls `f(producer, seq)` for every message produced and never delivered by any worker.
+    pub fn for_each_undelivered(&self, mut f: impl FnMut(u32, u64)) {
+        for (p, (prod, del)) in self.produced.iter().zip(&self.delivered).enumerate() {
+            let word = |w: usize| (prod[w], del.get(w).copied().unwrap_or(0));
+            for_each_produced_not_delivered(p as u32, prod.len(), word, &mut f);
+        }
     }
 
-    /// Subtracts from `counts.lost` the produced, never delivered messages still `stored`.
-    pub fn settle(&self, counts: &mut Counts, stored: &[MessageTag]) {
-        let undelivered = stored
-            .iter()
-            .filter(|t| Self::bit(&self.produced, t) && !Self::bit(&self.delivered, t))
-            .count() as u64;
-        counts.lost = counts.lost.saturating_sub(undelivered);
+    /// Applies the final scans (as the one-process run does, see [`crate::workload::settle`]):
+    /// a candidate still stored is only undelivered, one on an unreadable shard `unverifiable`,
+    /// one checked absent `lost`.
+    pub fn settle(&self, counts: &mut Counts, scans: &[ShardScan], free_routing: bool) {
+        settle(counts, scans, free_routing, |f| {
+            self.for_each_undelivered(f)
+        });
     }
 }
 
@@ -120,6 +123,8 @@ pub struct LedgerUnion {
     /// New (not claimed) deliveries, summed over the ledgers added.
     new_deliveries: u64,
     duplicated: u64,
+    duplicate_writes: u64,
+    redelivered: u64,
     unexpected: u64,
     produce_failed: u64,
 }
@@ -190,6 +195,8 @@ impl LedgerUnion {
             }
         }
         self.duplicated += l.duplicated;
+        self.duplicate_writes += l.duplicate_writes;
+        self.redelivered += l.redelivered;
         self.unexpected += l.unexpected;
         self.produce_failed += l.produce_failed;
         Ok(())
@@ -203,6 +210,8 @@ impl LedgerUnion {
         let pop = |w: u64| u64::from(w.count_ones());
         let mut c = Counts {
             duplicated: self.duplicated,
+            duplicate_writes: self.duplicate_writes,
+            redelivered: self.redelivered,
             unexpected: self.unexpected,
             produce_failed: self.produce_failed,
             ..Counts::default()
@@ -226,6 +235,8 @@ impl LedgerUnion {
                 c.produce_indeterminate += pop(ind & !prod);
                 c.delivered += pop(del);
                 c.recovered += pop(u.recovered[w] | (u.claimed[w] & u.twice[w]));
+                // A take-over across workers is a redelivery no single ledger counted.
+                c.redelivered += pop(u.claimed[w] & u.twice[w] & !u.recovered[w]);
                 c.acked += pop(u.acked[w]);
                 c.lost += pop(prod & !del);
                 c.indeterminate_delivered += pop(ind & !prod & del);
@@ -235,25 +246,46 @@ impl LedgerUnion {
             union.produced.push(u.produced);
             union.delivered.push(u.delivered);
         }
+        // A message two workers both got as new: a duplicate delivery and a redelivery (across
+        // workers the union cannot tell it from a duplicate write: it has no entry ids).
         c.duplicated += self.new_deliveries - new_distinct;
+        c.redelivered += self.new_deliveries - new_distinct;
         c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
         Ok((c, union))
     }
 }
 
-/// The workers' per-second series on one wall clock: each sample goes to the second (counted from
-/// the earliest worker start) its end is nearest to. Counts add up; a second's p50 / p99 is the
-/// highest of the workers' (an upper bound of the merged percentile: the workers' per-second
-/// histograms are not kept).
+/// The workers' series on one wall clock. A worker's series has its own resolution (100 ms,
+/// doubled as the run grows): each sample covers from the previous sample's end to its own `t`.
+/// The merged series takes the coarsest width of any worker (all are 100 ms times a power of
+/// two, so each finer interval fits in one coarser one), counted from the earliest worker start,
+/// and puts each sample where its interval's middle falls. Counts add up, per shard too; an
+/// interval's max is the workers' max, and its p50 / p99 the highest of the workers' (an upper
+/// bound of the merged percentile: the workers' per-interval histograms are not kept).
 pub fn align_series(workers: &[(u64, &[SecondSample])]) -> Vec<SecondSample> {
     let zero = workers.iter().map(|(s, _)| *s).min().unwrap_or(0);
+    /// Each sample with the start of its interval (the previous sample's end).
+    fn intervals(series: &[SecondSample]) -> impl Iterator<Item = (f64, &SecondSample)> {
+        let starts = std::iter::once(0.0).chain(series.iter().map(|s| s.t));
+        starts.zip(series.iter())
+    }
+    let width = workers
+        .iter()
+        .flat_map(|(_, series)| intervals(series))
+        .map(|(from, s)| s.t - from)
+        .fold(0.0f64, f64::max);
+    if width <= 0.0 {
+        return Vec::new();
+    }
+    let mut end = 0.0f64;
     let mut out: BTreeMap<u64, SecondSample> = BTreeMap::new();
     for (start_us, series) in workers {
         let offset = (start_us - zero) as f64 / 1e6;
-        for s in series.iter() {
-            let second = (offset + s.t).round().max(1.0) as u64;
-            let m = out.entry(second).or_insert_with(|| SecondSample {
-                t: second as f64,
+        for (from, s) in intervals(series) {
+            end = end.max(offset + s.t);
+            let i = ((offset + (from + s.t) / 2.0) / width).floor().max(0.0) as u64;
+            let m = out.entry(i).or_insert_with(|| SecondSample {
+                t: (i + 1) as f64 * width,
                 ..SecondSample::default()
             });
             m.sent += s.sent;
@@ -261,9 +293,25 @@ pub fn align_series(workers: &[(u64, &[SecondSample])]) -> Vec<SecondSample> {
             m.errors += s.errors;
             m.p50_us = m.p50_us.max(s.p50_us);
             m.p99_us = m.p99_us.max(s.p99_us);
+            m.max_us = m.max_us.max(s.max_us);
+            if m.shards.len() < s.shards.len() {
+                m.shards.resize(s.shards.len(), ShardSample::default());
+            }
+            for (ms, ss) in m.shards.iter_mut().zip(&s.shards) {
+                ms.sent += ss.sent;
+                ms.acked += ss.acked;
+                ms.errors += ss.errors;
+                ms.p99_us = ms.p99_us.max(ss.p99_us);
+                ms.max_us = ms.max_us.max(ss.max_us);
+            }
         }
     }
-    out.into_values().collect()
+    let mut merged: Vec<SecondSample> = out.into_values().collect();
+    // The last interval ends with the run, as a one-process series does.
+    if let Some(last) = merged.last_mut() {
+        last.t = finite(last.t.min(end).max(last.t - width));
+    }
+    merged
 }
 
 /// The result files in `dir` (`worker-*.json`), sorted by index, checked to be one complete run.
@@ -454,8 +502,10 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             0.0
         },
         verdict: String::new(),
+        notes: Vec::new(),
         counts,
         latency_us: Latency::from_histogram(&ack),
+        latency_histogram: ack,
         delivery_latency_us: Latency::from_histogram(&delivery),
         errors,
         first_errors,
@@ -481,6 +531,9 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             group: first.group.clone(),
         },
         plan: first.run.clone(),
+        free_routing: first.config["workload"]["free_routing"]
+            .as_bool()
+            .unwrap_or(false),
         workers: rows,
         config: serde_json::json!({
             "workers": files.len(),
@@ -534,14 +587,15 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
         .cluster_connection(Duration::from_secs(5))
         .await?;
     let r = &mut merged.result;
-    let union = &merged.union;
+    let (union, free_routing) = (&merged.union, merged.free_routing);
     let (xlen, disagreements) = cross_check(&mut admin, &merged.shards, &mut r.counts, |c, s| {
-        union.settle(c, s)
+        union.settle(c, s, free_routing)
     })
     .await;
     r.redis_xlen = xlen;
     r.disagreements = disagreements;
-    r.verdict = crate::workload::verdict(&r.counts, merged.plan.consumers, &r.ended_by);
+    r.verdict = r.counts.verdict().to_string();
+    r.notes = notes(&r.counts, merged.plan.consumers, &r.ended_by);
     let cost = MergeCost {
         files: files.len(),
         bytes: files.iter().map(|(_, b)| b).sum(),
@@ -615,14 +669,14 @@ mod tests {
     /// Two workers, producers 0 and 1, 100 messages each; each worker consumes the other's.
     fn two_workers() -> (Ledger, Ledger) {
         let (a, b) = (
-            Ledger::for_worker(&[100, 100]),
-            Ledger::for_worker(&[100, 100]),
+            Ledger::for_worker(&[100, 100], 1, 0),
+            Ledger::for_worker(&[100, 100], 1, 0),
         );
         for (own, other, p) in [(&a, &b, 0u32), (&b, &a, 1)] {
             for s in 0..100 {
                 own.attempted(p, s);
                 own.produced(p, s);
-                other.delivered(Some(&tag(p, s)), Via::New);
+                other.delivered(Some(&tag(p, s)), Via::New, None);
                 other.acked(&tag(p, s));
             }
         }
@@ -642,7 +696,7 @@ mod tests {
             (200, 200, 200, 200)
         );
         assert_eq!((c.lost, c.duplicated, c.unexpected), (0, 0, 0));
-        assert_eq!(c.verdict(), "ok");
+        assert!(c.verdict().is_ok());
     }
 
     /// The duplicate only the union can see: worker b also got message (0, 5) as new, while
@@ -650,7 +704,7 @@ mod tests {
     #[test]
     fn a_duplicate_across_two_workers_ledgers_is_found() {
         let (a, b) = two_workers();
-        a.delivered(Some(&tag(0, 5)), Via::New);
+        a.delivered(Some(&tag(0, 5)), Via::New, None);
         assert_eq!(a.snapshot().duplicated, 0);
         assert_eq!(b.snapshot().duplicated, 0);
         let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
@@ -660,30 +714,42 @@ mod tests {
         );
         // A take-over by XAUTOCLAIM in the other worker is a recovery, not a duplicate.
         let (a, b) = two_workers();
-        a.delivered(Some(&tag(0, 6)), Via::Claim);
+        a.delivered(Some(&tag(0, 6)), Via::Claim, None);
         let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
         assert_eq!((c.duplicated, c.recovered), (0, 1));
     }
 
     #[test]
     fn a_message_nobody_sent_is_unexpected_and_an_undelivered_one_lost() {
-        let (a, b) = (Ledger::for_worker(&[10]), Ledger::for_worker(&[10]));
+        let (a, b) = (
+            Ledger::for_worker(&[10], 1, 0),
+            Ledger::for_worker(&[10], 1, 0),
+        );
         for s in 0..9 {
             a.attempted(0, s);
             a.produced(0, s);
         }
         for s in 0..8 {
-            b.delivered(Some(&tag(0, s)), Via::New);
+            b.delivered(Some(&tag(0, s)), Via::New, None);
         }
-        b.delivered(Some(&tag(0, 9)), Via::New); // never attempted by anyone
+        b.delivered(Some(&tag(0, 9)), Via::New, None); // never attempted by anyone
         let (mut c, union) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
         assert_eq!((c.lost, c.unexpected), (1, 1));
-        union.settle(&mut c, &[tag(0, 8)]);
+        union.settle(&mut c, &[Some(vec![tag(0, 8)])], false);
         assert_eq!(
-            c.lost, 0,
+            (c.lost, c.unverifiable),
+            (0, 0),
             "(0, 8) is still in the stream: undelivered, not lost"
         );
-        let other = Ledger::for_worker(&[11]);
+        union.settle(&mut c, &[Some(Vec::new())], false);
+        assert_eq!((c.lost, c.unverifiable), (1, 0), "checked absent: lost");
+        union.settle(&mut c, &[None], false);
+        assert_eq!(
+            (c.lost, c.unverifiable),
+            (0, 1),
+            "on a shard that could not be read: unverifiable, never lost"
+        );
+        let other = Ledger::for_worker(&[11], 1, 0);
         assert!(union_counts(&[a.snapshot(), other.snapshot()]).is_err());
     }
 
@@ -723,21 +789,53 @@ mod tests {
 
     #[test]
     fn series_align_on_the_wall_clock_and_add_up() {
-        let s = |t: f64, sent: u64, p99: u64| SecondSample {
+        // A sample ending at `t` with `shard0` + `shard1` messages sent and acked.
+        let s = |t: f64, shard0: u64, shard1: u64, p99: u64| SecondSample {
             t,
-            sent,
-            acked: sent,
+            sent: shard0 + shard1,
+            acked: shard0 + shard1,
             errors: 0,
             p50_us: p99 / 2,
             p99_us: p99,
+            max_us: p99 * 2,
+            shards: [shard0, shard1]
+                .map(|n| ShardSample {
+                    sent: n,
+                    acked: n,
+                    errors: 0,
+                    p99_us: p99,
+                    max_us: p99 * 2,
+                })
+                .to_vec(),
         };
-        let a = vec![s(1.0, 10, 100), s(2.0, 20, 300)];
-        // Started 0.3 s later: its first second ends at 1.3 s of the run.
-        let b = vec![s(1.0, 5, 200), s(2.0, 7, 100)];
-        let m = align_series(&[(1_000_000, &a), (1_300_000, &b)]);
-        assert_eq!(m.len(), 2);
-        assert_eq!((m[0].t, m[0].sent, m[0].p99_us), (1.0, 15, 200));
-        assert_eq!((m[1].t, m[1].sent, m[1].p99_us), (2.0, 27, 300));
-        assert_eq!(m.iter().map(|x| x.acked).sum::<u64>(), 42);
+        // Worker a: 400 ms intervals, its run ended at 1.1 s (a shorter last interval).
+        let a = vec![s(0.4, 6, 4, 100), s(0.8, 10, 10, 300), s(1.1, 5, 0, 50)];
+        // Worker b started 50 ms later, at 200 ms intervals: two of its intervals fit in one of
+        // a's, by where their middles fall on the common clock.
+        let b = vec![
+            s(0.2, 1, 0, 200),
+            s(0.4, 2, 0, 100),
+            s(0.6, 3, 0, 100),
+            s(0.8, 4, 0, 100),
+            s(0.9, 5, 0, 400),
+        ];
+        let m = align_series(&[(1_000_000, &a), (1_050_000, &b)]);
+        let got: Vec<(f64, u64, u64, u64, u64)> = m
+            .iter()
+            .map(|x| {
+                let t = (x.t * 1e3).round() / 1e3;
+                (t, x.sent, x.shards[0].sent, x.p99_us, x.max_us)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0.4, 13, 9, 200, 400),
+                (0.8, 27, 17, 300, 600),
+                (1.1, 10, 10, 400, 800)
+            ]
+        );
+        assert_eq!(m.iter().map(|x| x.acked).sum::<u64>(), 35 + 15);
+        assert_eq!(m.iter().map(|x| x.shards[1].sent).sum::<u64>(), 14);
     }
 }

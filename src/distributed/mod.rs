@@ -92,6 +92,10 @@ pub struct Share {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EncodedLedger {
     pub duplicated: u64,
+    #[serde(default)]
+    pub duplicate_writes: u64,
+    #[serde(default)]
+    pub redelivered: u64,
     pub unexpected: u64,
     pub produce_failed: u64,
     /// By global producer id.
@@ -146,6 +150,8 @@ impl EncodedLedger {
     pub fn encode(l: &LedgerSnapshot) -> Self {
         EncodedLedger {
             duplicated: l.duplicated,
+            duplicate_writes: l.duplicate_writes,
+            redelivered: l.redelivered,
             unexpected: l.unexpected,
             produce_failed: l.produce_failed,
             producers: l
@@ -188,6 +194,8 @@ impl EncodedLedger {
         Ok(LedgerSnapshot {
             producers,
             duplicated: self.duplicated,
+            duplicate_writes: self.duplicate_writes,
+            redelivered: self.redelivered,
             unexpected: self.unexpected,
             produce_failed: self.produce_failed,
         })
@@ -221,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_ledger_survives_encoding_and_a_clean_run_is_small() {
-        let l = Ledger::for_worker(&[150_000, 160_000]);
+        let l = Ledger::for_worker(&[150_000, 160_000], 1, 0);
         for p in 0..2u32 {
             for s in 0..150_000 {
                 l.attempted(p, s);
@@ -231,7 +239,8 @@ mod tests {
                     seq: s,
                     sent_us: 1,
                 };
-                l.delivered(Some(&t), if s == 7 { Via::Claim } else { Via::New });
+                let via = if s == 7 { Via::Claim } else { Via::New };
+                l.delivered(Some(&t), via, None);
                 l.acked(&t);
             }
         }

@@ -17,9 +17,11 @@ use crate::stream::now_us;
 use crate::workload::WorkerPart;
 use crate::{run, Error, Live, Result, Workload};
 
-/// How far ahead a common start may be, and how late a worker may still join it.
+/// How far ahead a common start may be, and how late a worker may still join it (also how much
+/// earlier than this worker's start another worker's messages may be sent: `--start-in` gives
+/// each worker its own start).
 const MAX_LEAD: Duration = Duration::from_secs(3600);
-const MAX_LATE: Duration = Duration::from_secs(60);
+pub const MAX_LATE: Duration = Duration::from_secs(60);
 
 /// Which worker this is and how many there are: `(index, count)`, index from 0.
 ///
@@ -272,7 +274,7 @@ pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
         series: r.series.clone(),
         consumer_crashes: r.consumer_crashes,
         client_peak_rss_bytes: r.client_peak_rss_bytes,
-        latency_histogram: encode_histogram(&raw.ack)?,
+        latency_histogram: encode_histogram(&r.latency_histogram)?,
         delivery_histogram: encode_histogram(&raw.delivery)?,
         ledger: EncodedLedger::encode(&raw.ledger),
         config: serde_json::json!({ "workload": workload, "cluster": settings.cluster.describe() }),

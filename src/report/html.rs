@@ -127,12 +127,14 @@ fn verdict_banner(b: &mut String, r: &Map<String, Value>) {
     };
     let _ = write!(
         b,
-        "<div class=\"verdict {class}\">Verdict: {}<small>Checker: lost {} · duplicated {} · recovered {} · unexpected {} · pending at end {}</small></div>",
+        "<div class=\"verdict {class}\">Verdict: {}<small>Checker: lost {} · unexpected {} (the verdict) · unverifiable {} · duplicated {} · duplicate writes {} · recovered {} · pending at end {}</small></div>",
         esc(verdict),
         thousands(c("lost")),
-        thousands(c("duplicated")),
-        thousands(c("recovered")),
         thousands(c("unexpected")),
+        thousands(c("unverifiable")),
+        thousands(c("duplicated")),
+        thousands(c("duplicate_writes")),
+        thousands(c("recovered")),
         thousands(c("pending_at_end")),
     );
 }
@@ -150,7 +152,9 @@ fn count_cards(b: &mut String, r: &Map<String, Value>) {
         ("delivered", "delivered", false),
         ("acked", "acked", false),
         ("lost", "lost", true),
+        ("unverifiable", "unverifiable", true),
         ("duplicated", "duplicated", true),
+        ("duplicate_writes", "duplicate writes", true),
         ("recovered", "recovered", false),
         ("unexpected", "unexpected", true),
         ("pending_at_end", "pending at end", true),
@@ -200,6 +204,50 @@ fn series_points(series: &[Value], field: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// `field` per second: each interval's count divided by its length (intervals are 100 ms or
+/// more, the last one partial).
+fn series_rate_points(series: &[Value], field: &str) -> Vec<(f64, f64)> {
+    let mut from = 0.0;
+    series
+        .iter()
+        .map(|s| {
+            let t = num(s.get("t"));
+            let width = t - from;
+            from = t;
+            let v = num(s.get(field));
+            (t, if width > 0.0 { v / width } else { v })
+        })
+        .collect()
+}
+
+/// One line per shard key of `field` (in the series' `shards`).
+fn shard_lines(series: &[Value], field: &str) -> Vec<Line> {
+    let shards = series
+        .iter()
+        .filter_map(|s| s.get("shards").and_then(Value::as_array))
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0);
+    (0..shards)
+        .map(|i| Line {
+            name: format!("shard {i}"),
+            color: PALETTE[i % PALETTE.len()],
+            points: series
+                .iter()
+                .map(|s| {
+                    let v = s
+                        .get("shards")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.get(i))
+                        .and_then(|x| x.get(field));
+                    (num(s.get("t")), num(v))
+                })
+                .collect(),
+            steps: false,
+        })
+        .collect()
+}
+
 fn section(b: &mut String, title: &str, note: &str, svg: &str) {
     let _ = write!(b, "<section><h2>{}</h2>", esc(title));
     if !note.is_empty() {
@@ -223,13 +271,13 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
             Line {
                 name: "sent".into(),
                 color: PALETTE[0],
-                points: series_points(series, "sent"),
+                points: series_rate_points(series, "sent"),
                 steps: true,
             },
             Line {
                 name: "acked".into(),
                 color: PALETTE[1],
-                points: series_points(series, "acked"),
+                points: series_rate_points(series, "acked"),
                 steps: true,
             },
         ],
@@ -238,7 +286,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
     section(
         b,
         "Throughput over time",
-        "Each point is one second of the run; dashed lines mark the scenario's moments.",
+        "Each point is one interval of the run (100 ms for runs under 24 s, coarser for longer ones) as a rate per second; dashed lines mark the scenario's moments.",
         &tp.svg(),
     );
     if series.iter().all(|s| num(s.get("errors")) == 0.0) {
@@ -250,7 +298,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
             vec![Line {
                 name: "errors".into(),
                 color: PALETTE[2],
-                points: series_points(series, "errors"),
+                points: series_rate_points(series, "errors"),
                 steps: true,
             }],
             to_markers(m),
@@ -267,7 +315,7 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
         let lat = LineChart {
             y_format: chart::micros,
             ..over_time(
-                "Send → ack latency per second",
+                "Send → ack latency per interval",
                 "latency",
                 vec![
                     Line {
@@ -282,11 +330,40 @@ fn time_charts(b: &mut String, r: &Map<String, Value>, m: &[(f64, String)]) {
                         points: series_points(series, "p99_us"),
                         steps: false,
                     },
+                    Line {
+                        name: "max".into(),
+                        color: PALETTE[4],
+                        points: series_points(series, "max_us"),
+                        steps: false,
+                    },
                 ],
                 to_markers(m),
             )
         };
-        section(b, "Latency over time", "", &lat.svg());
+        section(
+            b,
+            "Latency over time",
+            "Of the messages acked in each interval, each counted once at its first ack, from its scheduled send time.",
+            &lat.svg(),
+        );
+        let per_shard = shard_lines(series, "p99_us");
+        if per_shard.len() > 1 {
+            let chart = LineChart {
+                y_format: chart::micros,
+                ..over_time(
+                    "Send → ack p99 per shard key",
+                    "latency",
+                    per_shard,
+                    to_markers(m),
+                )
+            };
+            section(
+                b,
+                "Latency per shard",
+                "A message's shard is fixed by the message, so a stalled master shows here as its shard's latency while the others carry on (shard i is the i-th of shard_keys).",
+                &chart.svg(),
+            );
+        }
     }
 }
 
@@ -412,7 +489,7 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
             points: m
                 .get("series")
                 .and_then(Value::as_array)
-                .map(|s| series_points(s, "acked"))
+                .map(|s| series_rate_points(s, "acked"))
                 .unwrap_or_default(),
             steps: true,
         })

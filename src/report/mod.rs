@@ -256,7 +256,7 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         r.ledger_bytes as f64 / 1e6,
         r.client_peak_rss_bytes as f64 / 1e6
     ));
-    for d in &r.disagreements {
+    for d in r.notes.iter().chain(&r.disagreements) {
         s.push_str(&format!("  note        {d}\n"));
     }
     s.push_str(&format!("  verdict     {}\n", r.verdict));

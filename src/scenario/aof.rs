@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::{mean_stddev, with_child_live, ScenarioReport};
 use crate::check::Counts;
-use crate::metrics::{finite, Latency, SecondSample};
-use crate::report::thousands;
+use crate::metrics::{finite, new_histogram, Latency, SecondSample};
+use crate::report::{human_us, thousands};
 use crate::workload::{Live, Workload};
 use crate::{Aof, Fsync, LocalCluster, LocalClusterOptions, Result};
 
@@ -104,10 +104,20 @@ pub struct ModeSummary {
     pub min_seconds: f64,
     pub max_seconds: f64,
     pub mean_throughput_msgs_per_sec: f64,
+    /// 95 % confidence interval of the mean elapsed (Student's t over the runs; 0 with one run).
+    pub ci95_seconds: f64,
     /// Mean elapsed against the baseline mode's (AOF off if compared), in %.
     pub overhead_pct: f64,
+    /// The difference's own 95 % interval in % of the baseline (± this around `overhead_pct`).
+    pub overhead_ci95_pct: f64,
+    /// True when this mode's interval overlaps the baseline's: the difference is within noise.
+    /// False with fewer than two runs per mode, where the noise is unknown.
+    pub within_noise: bool,
     pub mean_p99_us: f64,
-    /// The per-second series of this mode's first run, for the chart.
+    /// Send→ack latency over all of this mode's runs: their histograms added, never their
+    /// percentiles.
+    pub latency_us: Latency,
+    /// The series of this mode's first run, for the chart.
     pub series: Vec<SecondSample>,
 }
 
@@ -179,11 +189,19 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         let (mean, sd) = mean_stddev(&secs);
         let tput: Vec<f64> = of.iter().map(|(m, _)| m.throughput_msgs_per_sec).collect();
         let p99: Vec<f64> = of.iter().map(|(m, _)| m.latency_us.p99 as f64).collect();
+        let mut merged = new_histogram();
+        for (_, r) in &of {
+            let _ = merged.add(&r.latency_histogram);
+        }
         Some(ModeSummary {
             mode: name.to_string(),
             runs: of.len(),
             mean_seconds: mean,
             stddev_seconds: sd,
+            ci95_seconds: finite(t95(of.len()) * sd / (of.len() as f64).sqrt()),
+            overhead_ci95_pct: 0.0,
+            within_noise: false,
+            latency_us: Latency::from_histogram(&merged),
             min_seconds: secs.iter().copied().fold(f64::INFINITY, f64::min),
             max_seconds: secs.iter().copied().fold(0.0, f64::max),
             mean_throughput_msgs_per_sec: mean_stddev(&tput).0,
@@ -200,40 +218,47 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         .iter()
         .filter_map(|m| summarize(&m.name()))
         .collect();
-    let base = modes
+    let (base, base_ci, base_se2, base_runs) = modes
         .iter()
         .find(|m| m.mode == baseline_name)
-        .map(|m| m.mean_seconds)
-        .unwrap_or(0.0);
+        .map(|m| {
+            (
+                m.mean_seconds,
+                m.ci95_seconds,
+                m.stddev_seconds.powi(2) / m.runs as f64,
+                m.runs,
+            )
+        })
+        .unwrap_or((0.0, 0.0, 0.0, 0));
     for m in modes.iter_mut() {
-        m.overhead_pct = if base > 0.0 {
-            finite((m.mean_seconds - base) / base * 100.0)
-        } else {
-            0.0
-        };
+        if base > 0.0 {
+            m.overhead_pct = finite((m.mean_seconds - base) / base * 100.0);
+            // Welch: the difference's standard error from both modes' spreads; t at the smaller
+            // run count (conservative).
+            let se = (m.stddev_seconds.powi(2) / m.runs as f64 + base_se2).sqrt();
+            m.overhead_ci95_pct = finite(t95(m.runs.min(base_runs)) * se / base * 100.0);
+        }
+        m.within_noise = m.runs >= 2
+            && (m.mean_seconds - base).abs() <= m.ci95_seconds + base_ci
+            && m.mode != baseline_name;
         m.min_seconds = finite(m.min_seconds);
     }
 
-    // The common fields: counts and errors summed over every run; latency of the worst run per
-    // percentile (percentiles of different runs cannot be merged without their histograms).
+    // The common fields: counts and errors summed over every run (every message was checked).
+    // Throughput and latency are per mode only: pooling modes would blur what is compared. The
+    // headline ones are the baseline mode's, and `config.headline` says so.
     let mut counts = Counts::default();
     let mut errors = std::collections::BTreeMap::new();
-    let mut latency = Latency::default();
-    let mut elapsed = 0.0;
     for (_, r) in &runs {
         add_counts(&mut counts, &r.counts);
         for (k, v) in &r.errors {
             *errors.entry(k.clone()).or_insert(0) += v;
         }
-        let l = &r.latency_us;
-        latency.p50 = latency.p50.max(l.p50);
-        latency.p90 = latency.p90.max(l.p90);
-        latency.p99 = latency.p99.max(l.p99);
-        latency.p999 = latency.p999.max(l.p999);
-        latency.max = latency.max.max(l.max);
-        latency.count += l.count;
-        elapsed += r.elapsed_seconds;
     }
+    let headline = modes
+        .iter()
+        .find(|m| m.mode == baseline_name)
+        .or(modes.first());
     let bad: Vec<String> = runs
         .iter()
         .filter(|(m, _)| m.verdict != "ok")
@@ -252,35 +277,48 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         "masters": opts.cluster.masters,
         "replicas_per_master": opts.cluster.replicas_per_master,
         "workload": &opts.workload,
+        "headline": format!("the baseline mode ({baseline_name}): elapsed, throughput and latency are its own"),
         "data_dir": std::env::temp_dir(),
     });
     let mut report = ScenarioReport::from_run("aof-compare", config, first);
     report.verdict = verdict;
     report.counts = counts;
     report.errors = errors;
-    report.latency_us = latency;
-    report.elapsed_seconds = finite(elapsed);
-    report.throughput_msgs_per_sec = if elapsed > 0.0 {
-        finite(report.counts.acked as f64 / elapsed)
-    } else {
-        0.0
-    };
+    if let Some(h) = headline {
+        report.latency_us = h.latency_us.clone();
+        report.elapsed_seconds = h.mean_seconds;
+        report.throughput_msgs_per_sec = h.mean_throughput_msgs_per_sec;
+    }
     report.series = Vec::new();
     for m in &modes {
         let sign = if m.overhead_pct >= 0.0 { "+" } else { "" };
         let vs = if m.mode == baseline_name {
             "baseline".to_string()
+        } else if m.runs < 2 {
+            format!(
+                "{sign}{:.1}% vs {baseline_name} (one run: noise unknown)",
+                m.overhead_pct
+            )
         } else {
-            format!("{sign}{:.1}% vs {baseline_name}", m.overhead_pct)
+            let noise = if m.within_noise {
+                ", within noise (the 95 % intervals overlap)"
+            } else {
+                ""
+            };
+            format!(
+                "{sign}{:.1}% ± {:.1}% vs {baseline_name}{noise}",
+                m.overhead_pct, m.overhead_ci95_pct
+            )
         };
         report = report.finding(format!(
-            "AOF {}: mean {:.3} s ± {:.3} s over {} run(s) of {} messages ({} msg/s), {vs}",
+            "AOF {}: mean {:.3} s ± {:.3} s (95 % interval) over {} run(s) of {} messages ({} msg/s, p99 {}), {vs}",
             m.mode,
             m.mean_seconds,
-            m.stddev_seconds,
+            m.ci95_seconds,
             m.runs,
             thousands(opts.workload.messages),
             thousands(m.mean_throughput_msgs_per_sec.round() as u64),
+            human_us(m.latency_us.p99),
         ));
     }
     let run_list: Vec<ModeRun> = runs.into_iter().map(|(m, _)| m).collect();
@@ -288,6 +326,18 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         .detail("baseline", &baseline_name)
         .detail("modes", &modes)
         .detail("runs", &run_list))
+}
+
+/// Two-sided 95 % Student's t for the mean of `n` runs (n − 1 degrees of freedom); 0 for one run.
+fn t95(n: usize) -> f64 {
+    const T: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    match n {
+        0 | 1 => 0.0,
+        n if n - 2 < T.len() => T[n - 2],
+        _ => 2.0,
+    }
 }
 
 fn add_counts(total: &mut Counts, c: &Counts) {
@@ -298,7 +348,10 @@ fn add_counts(total: &mut Counts, c: &Counts) {
     total.delivered += c.delivered;
     total.acked += c.acked;
     total.lost += c.lost;
+    total.unverifiable += c.unverifiable;
     total.duplicated += c.duplicated;
+    total.duplicate_writes += c.duplicate_writes;
+    total.redelivered += c.redelivered;
     total.recovered += c.recovered;
     total.unexpected += c.unexpected;
     total.pending_at_end += c.pending_at_end;
@@ -323,6 +376,14 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn t_grows_as_runs_get_few() {
+        assert_eq!(t95(1), 0.0);
+        assert_eq!(t95(2), 12.706);
+        assert_eq!(t95(3), 4.303);
+        assert_eq!(t95(50), 2.0);
+    }
 
     #[test]
     fn modes_parse_and_name_themselves() {

@@ -1,7 +1,7 @@
 //! consumer-crash: the seed's third experiment. Consumers die with probability p after reading a
 //! batch and before XACK (their connection drops with the batch unacked) and come back under a new
 //! name. With XAUTOCLAIM on, the claimer takes over what they left: recovered > 0, lost = 0. With
-//! it off, those entries stay in the group's pending list for good, and the verdict says so.
+//! it off, those entries stay in the group's pending list for good, and a finding says so (the verdict reads only lost and unexpected).
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -117,23 +117,18 @@ pub async fn run(
     let c = &r.counts;
 
     let stranded = c.pending_at_end;
-    let mut verdict = r.verdict.clone();
-    if stranded > 0 {
+    // Stranded entries are a finding beside the verdict, which reads only lost and unexpected.
+    let stranded_text = (stranded > 0).then(|| {
         let why = if opts.autoclaim {
             format!("not reclaimed before the run ended ({})", r.ended_by)
         } else {
             "never reclaimed: XAUTOCLAIM off".to_string()
         };
-        let stranded_text = format!(
+        format!(
             "{} stranded: read by crashed consumers, never acked, still pending, {why}",
             thousands(stranded)
-        );
-        verdict = if c.verdict() == "ok" {
-            stranded_text
-        } else {
-            format!("{}; {stranded_text}", c.verdict())
-        };
-    }
+        )
+    });
     let config = serde_json::json!({
         "messages": opts.messages,
         "producers": opts.producers,
@@ -145,7 +140,6 @@ pub async fn run(
         "shards": r.shard_keys.len(),
     });
     let mut report = ScenarioReport::from_run("consumer-crash", config, &r);
-    report.verdict = verdict;
     if let Some(first) = crashes_over_time.iter().find(|s| s.crashes > 0) {
         report = report.event(first.t, "first crash");
     }
@@ -169,6 +163,9 @@ pub async fn run(
             thousands(c.produced)
         ))
     };
+    if let Some(text) = stranded_text {
+        report = report.finding(text);
+    }
     for d in &r.disagreements {
         report = report.finding(format!("cross-check: {d}"));
     }

@@ -218,6 +218,13 @@ pub struct KillRecord {
     pub other_shards_window_s: f64,
     /// Errors during this step's spans by kind (as the run's `errors`).
     pub errors: BTreeMap<String, u64>,
+    /// Send→ack latency of the messages of the shards this master served, acked from the fault
+    /// to the next one (or the end): the highest interval p99 and the maximum, µs. Messages wait
+    /// for their shard, so its outage shows here.
+    pub shard_p99_us: u64,
+    pub shard_max_us: u64,
+    /// The same on the other masters' shards.
+    pub other_shards_p99_us: u64,
     pub restarted: Option<Rejoin>,
     #[serde(skip)]
     slots: Vec<(u16, u16)>,
@@ -281,13 +288,13 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     let final_state = observer.final_state().await;
     let key_slots = observer.key_slots(&run.shard_keys).await;
     fill_windows(&mut steps, &live.outages.spans(), &key_slots, &run);
-    let verdict = match &ending {
-        Ending::Recovered => run.verdict.clone(),
-        Ending::Down(why) => format!(
-            "cluster down: final_cluster_state {final_state} ({why}); the load was stopped; checker: {}",
-            run.verdict
-        ),
-        Ending::Stuck(why) => format!("not recovered: {why}; checker: {}", run.verdict),
+    // The verdict is the checker's (lost and unexpected); how the faults ended is a finding.
+    let ending_text = match &ending {
+        Ending::Recovered => None,
+        Ending::Down(why) => Some(format!(
+            "cluster down: final_cluster_state {final_state} ({why}); the load was stopped"
+        )),
+        Ending::Stuck(why) => Some(format!("not recovered: {why}")),
     };
     let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
     let mut report = ScenarioReport::from_run("failover", config, &run)
@@ -296,7 +303,9 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
         .detail("node_timeout_ms", opts.node_timeout_ms)
         .detail("ended_by", &run.ended_by)
         .detail("disagreements", &run.disagreements);
-    report.verdict = verdict;
+    if let Some(text) = ending_text {
+        report = report.finding(text);
+    }
     for f in findings(&steps, &run, opts.node_timeout_ms) {
         report = report.finding(f);
     }

@@ -50,7 +50,7 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// A report whose common fields come from one run of the workload.
     pub fn from_run(scenario: &str, config: serde_json::Value, run: &RunResult) -> Self {
-        ScenarioReport {
+        let report = ScenarioReport {
             scenario: scenario.to_string(),
             config,
             verdict: run.verdict.clone(),
@@ -62,7 +62,8 @@ impl ScenarioReport {
             series: run.series.clone(),
             events: Vec::new(),
             details: serde_json::Map::new(),
-        }
+        };
+        run.notes.iter().fold(report, |r, n| r.finding(n.clone()))
     }
 
     /// Adds a scenario-specific field (must serialize; NaN/inf must be avoided by the caller).

@@ -145,6 +145,9 @@ impl Driver<'_> {
             shard_window_s: 0.0,
             other_shards_window_s: 0.0,
             errors: NAMED_ERRORS.iter().map(|k| (k.to_string(), 0)).collect(),
+            shard_p99_us: 0,
+            shard_max_us: 0,
+            other_shards_p99_us: 0,
             restarted: None,
             slots: target.slots.clone(),
         };

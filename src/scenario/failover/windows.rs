@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::KillRecord;
 use crate::metrics::{finite, OutageSpan};
+use crate::report::human_us;
 use crate::workload::RunResult;
 
 /// One sentence per fault and one for the checker's counts: what a person reads first.
@@ -32,15 +33,28 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
                 _ => k.outcome.clone(),
             };
             format!(
-                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; {errors}",
-                k.fault, k.node, k.t, k.shard_window_s, k.other_shards_window_s
+                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; acked messages' p99 up to {} on its shards (max {}), {} on the others; {errors}",
+                k.fault,
+                k.node,
+                k.t,
+                k.shard_window_s,
+                k.other_shards_window_s,
+                human_us(k.shard_p99_us),
+                human_us(k.shard_max_us),
+                human_us(k.other_shards_p99_us)
             )
         })
         .collect();
     let c = &run.counts;
     out.push(format!(
-        "{} of {} acknowledged writes lost, {} duplicated; {} sends refused and {} indeterminate during the faults",
-        c.lost, c.produced, c.duplicated, c.produce_failed, c.produce_indeterminate
+        "{} of {} acknowledged writes lost, {} unverifiable (on a shard that could not be read at the end), {} duplicate deliveries, {} duplicate writes; {} sends refused and {} indeterminate during the faults",
+        c.lost,
+        c.produced,
+        c.unverifiable,
+        c.duplicated,
+        c.duplicate_writes,
+        c.produce_failed,
+        c.produce_indeterminate
     ));
     out
 }
@@ -82,6 +96,44 @@ pub(super) fn fill_windows(
     for (k, step) in steps.iter_mut().enumerate() {
         step.shard_window_s = finite(union_len(&mut own[k]));
         step.other_shards_window_s = finite(union_len(&mut other[k]));
+    }
+    fill_latency(steps, key_slots, run, end);
+}
+
+/// Each step's latency on its own shards and on the others, from the run's per-shard series:
+/// the intervals that end after the fault and up to the next fault (or the end of the run).
+fn fill_latency(
+    steps: &mut [KillRecord],
+    key_slots: &HashMap<String, u16>,
+    run: &RunResult,
+    end: f64,
+) {
+    let starts: Vec<f64> = steps.iter().map(|s| s.t).collect();
+    for (k, step) in steps.iter_mut().enumerate() {
+        let until = starts
+            .get(k + 1)
+            .copied()
+            .unwrap_or(f64::INFINITY)
+            .min(end + 1.0);
+        let owned: Vec<bool> = run
+            .shard_keys
+            .iter()
+            .map(|key| {
+                key_slots
+                    .get(key)
+                    .is_some_and(|&s| step.slots.iter().any(|&(a, b)| a <= s && s <= b))
+            })
+            .collect();
+        for interval in run.series.iter().filter(|i| i.t > step.t && i.t <= until) {
+            for (shard, own) in interval.shards.iter().zip(&owned) {
+                if *own {
+                    step.shard_p99_us = step.shard_p99_us.max(shard.p99_us);
+                    step.shard_max_us = step.shard_max_us.max(shard.max_us);
+                } else {
+                    step.other_shards_p99_us = step.other_shards_p99_us.max(shard.p99_us);
+                }
+            }
+        }
     }
 }
 

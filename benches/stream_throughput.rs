@@ -18,7 +18,7 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use redis_cluster_stress::cluster::Credentials;
+use redis_cluster_stress::cluster::{ClusterFacts, Credentials};
 use redis_cluster_stress::config::parse_nodes;
 use redis_cluster_stress::{
     run, Aof, Endpoint, Fsync, Live, LocalCluster, LocalClusterOptions, Workload,
@@ -55,6 +55,11 @@ fn cluster(rt: &tokio::runtime::Runtime, aof: Aof, var: &str) -> (Option<LocalCl
     let local = rt
         .block_on(LocalCluster::start(opts))
         .unwrap_or_else(|e| panic!("local cluster did not start: {e}"));
+    let facts = ClusterFacts::of_local(&local);
+    eprintln!("cluster for AOF {aof}: {}", facts.describe());
+    for w in &facts.warnings {
+        eprintln!("WARNING: {w}");
+    }
     let ep = local.endpoint().clone();
     (Some(local), ep)
 }

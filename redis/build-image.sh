@@ -4,6 +4,12 @@
 # libraries `ldd` lists for them, and busybox-static as the shell for redis/*.sh.
 #
 #   redis/build-image.sh [TAG]      (default tag: redis-cluster-stress/redis:<major.minor>)
+#   RCS_SERVER=valkey8 redis/build-image.sh   (a server of scripts/servers: redis7, valkey8,
+#                                              redis8, valkey9; tag redis-cluster-stress/redis:NAME)
+#
+# With RCS_SERVER the image holds that server (installed first by scripts/servers if missing)
+# under the names redis-server and redis-cli, so the compose files and redis/*.sh run unchanged;
+# a server unpacked from a newer Debian suite brings its own glibc and loader into the image.
 #
 # Installs redis-server and redis-tools with apt-get when they are missing (as root,
 # or through sudo) and unpacks busybox-static from `apt-get download`; needs no
@@ -32,6 +38,23 @@ if [ -n "$need_pkgs" ]; then
 fi
 server=$(command -v redis-server)
 cli=$(command -v redis-cli)
+unpacked=""
+if [ -n "${RCS_SERVER:-}" ]; then
+    servers=$here/../scripts/servers
+    bin=$("$servers" path "$RCS_SERVER" 2>/dev/null) || { "$servers" install "$RCS_SERVER" >&2; bin=$("$servers" path "$RCS_SERVER"); }
+    vendor=$(basename "$bin" -server)            # redis | valkey
+    if [ -L "$bin" ]; then
+        # Installed from Debian 12's own suites: the real files and their libraries via ldd.
+        server=$(readlink -f "$bin")
+        cli=$(dirname "$server")/$vendor-cli
+    else
+        # Unpacked from a newer suite: its root holds the binaries, libraries and loader.
+        unpacked=${RCSTRESS_SERVERS_DIR:-/opt/rcstress/servers}/$RCS_SERVER/root
+        server=$unpacked/usr/bin/$vendor-check-rdb
+        cli=$unpacked/usr/bin/$vendor-cli
+    fi
+    [ -x "$cli" ] || { echo "build-image: no $vendor-cli beside $server" >&2; exit 1; }
+fi
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
@@ -49,8 +72,12 @@ rm -f "$ctx"/busybox-static_*.deb
 busybox=$ctx/busybox/bin/busybox
 [ -x "$busybox" ] || { echo "build-image: no bin/busybox in Debian's busybox-static package" >&2; exit 1; }
 
-version=$("$server" --version | sed -n 's/.*v=\([0-9]*\.[0-9]*\)\..*/\1/p')
-tag=${1:-redis-cluster-stress/redis:${version:-local}}
+# The version line, from the server as it runs (through its own loader when unpacked).
+server_version() {
+    if [ -n "$unpacked" ]; then "$("$here/../scripts/servers" path "$RCS_SERVER")" --version; else "$server" --version; fi
+}
+version=$(server_version | sed -n 's/.*v=\([0-9]*\.[0-9]*\)\..*/\1/p')
+tag=${1:-redis-cluster-stress/redis:${RCS_SERVER:-${version:-local}}}
 
 # `cp -L` follows Debian's redis-server -> redis-check-rdb symlink; redis picks its
 # mode from argv[0], so the copy must keep the name redis-server.
@@ -59,10 +86,22 @@ cp -L "$cli" "$root/usr/bin/redis-cli"
 cp -L "$busybox" "$root/bin/busybox"
 
 # Every library either binary loads, at the path the loader looks for it.
-for lib in $(ldd "$server" "$cli" | awk '/=> \//{print $3} /^[[:space:]]*\/.*ld-linux/{print $1}' | sort -u); do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
-done
+if [ -z "$unpacked" ]; then
+    for lib in $(ldd "$server" "$cli" | awk '/=> \//{print $3} /^[[:space:]]*\/.*ld-linux/{print $1}' | sort -u); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+else
+    ld=$unpacked/usr/lib64/ld-linux-x86-64.so.2
+    [ -e "$ld" ] || ld=$unpacked/lib64/ld-linux-x86-64.so.2
+    libpath=$unpacked/lib/x86_64-linux-gnu:$unpacked/usr/lib/x86_64-linux-gnu
+    # The newer glibc's loader at the path the binaries ask for, their libraries at /usr/lib.
+    mkdir -p "$root/lib64" "$root/usr/lib/x86_64-linux-gnu"
+    cp -L "$ld" "$root/lib64/ld-linux-x86-64.so.2"
+    for lib in $("$ld" --library-path "$libpath" --list "$server" "$cli" | awk '/=> \//{print $3}' | sort -u); do
+        cp -L "$lib" "$root/usr/lib/x86_64-linux-gnu/$(basename "$lib")"
+    done
+fi
 
 printf 'root:x:0:0:root:/data:/bin/sh\nredis:x:999:999:redis:/data:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nredis:x:999:\n' > "$root/etc/group"
@@ -71,10 +110,11 @@ printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
 
 cp "$here/Dockerfile" "$ctx/Dockerfile"
 previous=$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
-echo "build-image: building $tag from $("$server" --version | cut -d" " -f3 | cut -d= -f2) ($server)" >&2
+full_version=$(server_version | cut -d" " -f1,3 | sed 's/ v=/ /')
+echo "build-image: building $tag from $full_version ($server)" >&2
 docker build --quiet \
     --label "redis-cluster-stress.built-by=redis/build-image.sh" \
-    --label "redis-cluster-stress.redis-version=$("$server" --version | cut -d" " -f3 | cut -d= -f2)" \
+    --label "redis-cluster-stress.redis-version=$full_version" \
     -t "$tag" "$ctx" >&2
 # A changed build leaves the previous image untagged: remove it (kept if in use).
 if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]; then

@@ -128,6 +128,7 @@ pub struct Ledger {
     redelivered: AtomicU64,
     unexpected: AtomicU64,
     produce_failed: AtomicU64,
+    unconfirmed: AtomicU64,
     /// A worker's ledger: deliveries of messages other workers sent are booked, not judged
     /// (only the union of all workers' ledgers knows what was sent).
     defer_foreign: bool,
@@ -163,6 +164,7 @@ impl Ledger {
             redelivered: AtomicU64::new(0),
             unexpected: AtomicU64::new(0),
             produce_failed: AtomicU64::new(0),
+            unconfirmed: AtomicU64::new(0),
             defer_foreign: worker,
         }
     }
@@ -229,6 +231,23 @@ impl Ledger {
         if let Some(b) = self.books.get(producer as usize) {
             b.indeterminate.set(seq);
         }
+    }
+
+    /// XADD answered with an id but the durability wait after it (WAIT / WAITAOF) fell short:
+    /// in Redis, maybe not where it was asked to be. Booked like an indeterminate send (a later
+    /// loss is not `lost`) and counted apart as `unconfirmed`.
+    pub fn unconfirmed(&self, producer: u32, seq: u64) {
+        if let Some(b) = self.books.get(producer as usize) {
+            if b.indeterminate.set(seq) == Some(false) {
+                self.unconfirmed.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Messages whose delivery the run waits for: acknowledged plus unconfirmed (both are in
+    /// Redis as far as the XADD reply says).
+    pub fn awaited_count(&self) -> u64 {
+        self.produced_ok.load(Relaxed) + self.unconfirmed.load(Relaxed)
     }
 
     /// A consumer received the message from `entry` (`None` when the id is unknown).
@@ -320,6 +339,8 @@ impl Ledger {
                 c.indeterminate_delivered += u64::from((ind & !prod & del).count_ones());
             }
         }
+        c.unconfirmed = self.unconfirmed.load(Relaxed);
+        c.produce_indeterminate = c.produce_indeterminate.saturating_sub(c.unconfirmed);
         c.produce_failed = self.produce_failed.load(Relaxed);
         c.duplicated = self.duplicated.load(Relaxed);
         c.duplicate_writes = self.duplicate_writes.load(Relaxed);
@@ -376,6 +397,7 @@ impl Ledger {
             redelivered: self.redelivered.load(Relaxed),
             unexpected: self.unexpected.load(Relaxed),
             produce_failed: self.produce_failed.load(Relaxed),
+            unconfirmed: self.unconfirmed.load(Relaxed),
         }
     }
 }
@@ -393,6 +415,8 @@ pub struct LedgerSnapshot {
     /// Deliveries this ledger could not place at all (no tag, producer or sequence out of range).
     pub unexpected: u64,
     pub produce_failed: u64,
+    /// Sends whose WAIT / WAITAOF fell short (booked as indeterminate; see [`Ledger::unconfirmed`]).
+    pub unconfirmed: u64,
 }
 
 /// One producer's bit sets in a [`LedgerSnapshot`].
@@ -460,6 +484,10 @@ pub struct Counts {
     pub produce_failed: u64,
     /// XADD timed out / connection dropped: maybe in Redis (and not later seen as produced).
     pub produce_indeterminate: u64,
+    /// XADD answered with an id, but the durability wait after it (`--durability`) did not
+    /// reach the asked numbers: neither produced (acknowledged) nor failed.
+    #[serde(default)]
+    pub unconfirmed: u64,
     /// Distinct messages delivered at least once.
     pub delivered: u64,
     /// Distinct messages acked by us (XACK succeeded).

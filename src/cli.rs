@@ -25,7 +25,7 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
     /// Run one of the seed's experiments and report (memory-pressure, failover, consumer-crash,
-    /// aof-compare).
+    /// aof-compare), or the durability and servers comparisons.
     Scenario(ScenarioArgs),
     /// Compare the cycle (seed-style and batched) with the server's XADD-only ceiling measured
     /// by redis-benchmark on the same cluster.
@@ -143,9 +143,9 @@ pub struct ClusterArgs {
     /// Embedded cluster: maxmemory-policy (e.g. allkeys-lru, noeviction).
     #[arg(long, value_name = "POLICY")]
     pub maxmemory_policy: Option<String>,
-    /// Embedded cluster: cluster-node-timeout in ms.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
-    pub node_timeout: u64,
+    /// Embedded cluster: cluster-node-timeout in ms (default 5000; scenario durability: 2000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub node_timeout: Option<u64>,
     /// Keep the embedded cluster's temp dir (configs, logs, data) after it stops.
     #[arg(long)]
     pub keep_dir: bool,
@@ -160,6 +160,18 @@ pub struct ClusterArgs {
     /// Trust this CA (PEM) for --tls instead of the system's roots (also REDIS_TLS_CA); implies --tls.
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Embedded cluster: the server to run: a path, a name 'scripts/servers install' knows
+    /// (redis7, valkey8, redis8, valkey9) or a command on PATH (also REDIS_SERVER).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub server: Option<String>,
+    /// Embedded cluster: put the nodes' data (AOF included) under this dir instead of the temp
+    /// dir (also RCSTRESS_DATA_DIR). AOF figures mean something only on a disk, not tmpfs.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Embedded cluster: min-replicas-to-write on every master (writes refused with NOREPLICAS
+    /// unless this many replicas are connected).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub min_replicas: Option<u32>,
     /// Seconds to wait for the cluster: an external one to say cluster_state:ok, an embedded one
     /// to start and form.
     #[arg(long, default_value_t = 30.0, value_parser = parse_secs, value_name = "SECS")]
@@ -233,6 +245,11 @@ pub struct RunArgs {
     /// Exit 1 when the verdict is not "ok" (lost or unexpected messages).
     #[arg(long)]
     pub strict: bool,
+    /// After each pipeline wait for replicas (WAIT) or AOF fsyncs (WAITAOF) before counting the
+    /// messages as acknowledged; short replies count as unconfirmed:
+    /// none | wait:N[:TIMEOUT_MS] | waitaof:LOCAL:REPLICAS[:TIMEOUT_MS].
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub durability: crate::durability::Durability,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }
@@ -248,6 +265,11 @@ pub enum ScenarioName {
     ConsumerCrash,
     /// The same cycle with AOF off / everysec / always / no, repeated: overhead of each.
     AofCompare,
+    /// WAIT / WAITAOF / min-replicas under a paused master and a killed shard: acknowledged
+    /// writes lost, unconfirmed, and the cost of each mode.
+    Durability,
+    /// The same cycle on each installed server (Redis, Valkey), AOF off and on.
+    Servers,
 }
 
 /// `rcstress scenario NAME`. Flags a scenario does not use are ignored; unset ones take the
@@ -293,19 +315,45 @@ pub struct ScenarioArgs {
     /// consumer-crash, memory-pressure: XAUTOCLAIM min idle time in ms (the seed's was 300000).
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub autoclaim_idle: u64,
-    /// aof-compare: the modes to compare (off, everysec, always, no).
-    #[arg(long, value_delimiter = ',', default_value = "off,everysec,always,no", value_parser = parse_aof_mode)]
+    /// aof-compare: the AOF modes to compare (default off,everysec,always,no); servers: the AOF
+    /// modes of each server (default off,everysec).
+    #[arg(long, value_delimiter = ',', value_parser = parse_aof_mode)]
     pub modes: Vec<crate::scenario::aof::Mode>,
-    /// aof-compare: runs per mode, each on a fresh cluster.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub repeat: u32,
+    /// aof-compare, durability, servers: runs of each case, each on a fresh cluster (default 3
+    /// for aof-compare, 2 for the others).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: Option<u32>,
+    /// durability: the modes to compare (none, wait:N[:MS], waitaof:L:R[:MS], min-replicas:N).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "none,wait:1,waitaof:1:0,waitaof:0:1,min-replicas:1"
+    )]
+    pub durability_modes: Vec<crate::scenario::durability::Mode>,
+    /// durability: the faults (none: fault-free closed loop for the cost; pause; shard-kill).
+    #[arg(long, value_delimiter = ',', default_value = "none,pause,shard-kill")]
+    pub faults: Vec<crate::scenario::durability::Fault>,
+    /// durability: open-loop rate of the fault runs, msg/s.
+    #[arg(long, default_value_t = 3000.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// durability: seconds of load in the fault runs (the fault starts after 2 s).
+    #[arg(long, default_value_t = 8.0, value_parser = parse_secs)]
+    pub duration: f64,
+    /// durability: run although the data dir is on tmpfs/ramfs (where AOF measures nothing).
+    #[arg(long)]
+    pub allow_memory_fs: bool,
+    /// servers: the servers to compare (names 'scripts/servers' installs, commands or paths;
+    /// default: every installed one of redis7, valkey8, redis8, valkey9).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub servers: Vec<String>,
     /// failover: how many faults (default: until the cluster cannot recover).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub kills: Option<u32>,
     /// failover: restart each killed node once a replica took over.
     #[arg(long)]
     pub restart: bool,
-    /// failover: pause (SIGSTOP) masters for this many ms instead of killing them.
+    /// failover: pause (SIGSTOP) masters for this many ms instead of killing them; durability:
+    /// how long the pause fault lasts (default 5000, must exceed --node-timeout).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000), conflicts_with = "manual_failover")]
     pub pause_ms: Option<u64>,
     /// failover: CLUSTER FAILOVER on a replica instead of killing the master.
@@ -481,11 +529,17 @@ mod tests {
         assert_eq!(s.name, ScenarioName::AofCompare);
         assert_eq!(
             (s.repeat, s.messages, s.cluster.replicas),
-            (2, Some(5_000), 0)
+            (Some(2), Some(5_000), 0)
         );
         assert_eq!(s.modes.len(), 2);
         assert_eq!(s.html, Some(PathBuf::from("a.html")));
-        for name in ["memory-pressure", "failover", "consumer-crash"] {
+        for name in [
+            "memory-pressure",
+            "failover",
+            "consumer-crash",
+            "durability",
+            "servers",
+        ] {
             assert!(
                 Opts::try_parse_from(["rcstress", "scenario", name]).is_ok(),
                 "{name}"

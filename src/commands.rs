@@ -9,10 +9,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{
     ClusterArgs, ClusterCommand, Command, OnOff, Opts, RunArgs, ScenarioArgs, ScenarioName,
 };
+use crate::cluster::ClusterFacts;
 use crate::config::{resolve_cluster, resolve_run, ClusterSource, Env};
-use crate::report::{scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
-use crate::scenario::{aof, crash, failover, memory, ScenarioReport};
-use crate::{run, Endpoint, Error, Live, LocalCluster, Result};
+use crate::report::{
+    facts_summary, scenario_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument,
+};
+use crate::scenario::{aof, crash, durability, failover, memory, servers, ScenarioReport};
+use crate::{run, Endpoint, Error, Live, LocalCluster, LocalClusterOptions, Result};
 
 /// How a command ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +158,14 @@ pub async fn ready_cluster(
     }
 }
 
+/// Server, data file systems and warnings of a ready cluster, for reports.
+pub async fn cluster_facts(cluster: &ReadyCluster) -> ClusterFacts {
+    match &cluster.local {
+        Some(local) => ClusterFacts::of_local(local),
+        None => ClusterFacts::of_external(&cluster.endpoint).await,
+    }
+}
+
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
@@ -221,7 +232,8 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
         result.shard_keys.len(),
         w.batch
     );
-    print!("{}", summary(&title, &result));
+    let facts = cluster_facts(&cluster).await;
+    print!("{}{}", summary(&title, &result), facts_summary(&facts));
     if let Some(sink) = sink {
         let report = RunReport {
             tool: "rcstress",
@@ -229,6 +241,7 @@ async fn run_command(args: &RunArgs, env: &Env) -> Result<Outcome> {
             command: "run",
             config: serde_json::json!({ "workload": w, "cluster": settings.cluster.describe() }),
             result: &result,
+            facts: &facts,
         };
         sink.commit(&report)?;
     }
@@ -303,43 +316,69 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
             }
             ScenarioName::AofCompare => {
                 let d = aof::AofOptions::default();
-                let mut workload = d.workload.clone();
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
                 workload.messages = args.messages.unwrap_or(workload.messages);
-                if let Some(p) = args.producers {
-                    workload.producers = p as usize;
-                }
-                if let Some(c) = args.consumers {
-                    workload.consumers = c as usize;
-                }
-                if let Some(b) = args.batch {
-                    workload.batch = b as usize;
-                }
-                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
                 let opts = aof::AofOptions {
                     cluster: embedded_only(&source, "aof-compare", "one per mode and run")?,
-                    modes: args.modes.clone(),
-                    repeat: args.repeat as usize,
+                    modes: if args.modes.is_empty() {
+                        d.modes.clone()
+                    } else {
+                        args.modes.clone()
+                    },
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
                     workload,
                 };
                 aof::run(&opts, live.clone()).await
             }
+            ScenarioName::Durability => {
+                let cluster = embedded_only(&source, "durability", "it kills and pauses nodes")?;
+                let d = durability::DurabilityOptions::default();
+                let workload = scenario_workload(args, &d.workload, deadline_ms);
+                let opts = durability::DurabilityOptions {
+                    // Its own default node-timeout (2 s) unless one was given.
+                    cluster: LocalClusterOptions {
+                        node_timeout_ms: args
+                            .cluster
+                            .node_timeout
+                            .unwrap_or(d.cluster.node_timeout_ms),
+                        ..cluster
+                    },
+                    modes: args.durability_modes.clone(),
+                    faults: args.faults.clone(),
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
+                    messages: args.messages.unwrap_or(d.messages),
+                    rate: args.rate,
+                    duration_s: args.duration,
+                    pause_ms: args.pause_ms.unwrap_or(d.pause_ms),
+                    allow_memory_fs: args.allow_memory_fs,
+                    workload,
+                    ..d
+                };
+                durability::run(&opts, live.clone()).await
+            }
+            ScenarioName::Servers => {
+                let cluster = embedded_only(&source, "servers", "one per server and run")?;
+                let d = servers::ServersOptions::default();
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
+                workload.messages = args.messages.unwrap_or(d.workload.messages);
+                let opts = servers::ServersOptions {
+                    cluster,
+                    servers: args.servers.clone(),
+                    aof: if args.modes.is_empty() {
+                        d.aof.clone()
+                    } else {
+                        args.modes.iter().map(|m| m.0).collect()
+                    },
+                    repeat: args.repeat.map_or(d.repeat, |r| r as usize),
+                    workload,
+                };
+                servers::run(&opts, live.clone()).await
+            }
             ScenarioName::Failover => {
                 let cluster = embedded_only(&source, "failover", "it kills its nodes")?;
                 let d = failover::FailoverOptions::default();
-                let mut workload = d.workload.clone();
-                if let Some(p) = args.producers {
-                    workload.producers = p as usize;
-                }
-                if let Some(c) = args.consumers {
-                    workload.consumers = c as usize;
-                }
-                if let Some(b) = args.batch {
-                    workload.batch = b as usize;
-                }
-                if let Some(m) = args.messages {
-                    workload.messages = m;
-                }
-                workload.deadline_ms = deadline_ms.unwrap_or(workload.deadline_ms);
+                let mut workload = scenario_workload(args, &d.workload, deadline_ms);
+                workload.messages = args.messages.unwrap_or(workload.messages);
                 let fault = match (args.pause_ms, args.manual_failover) {
                     (Some(ms), _) => failover::Fault::Pause { ms },
                     (None, true) => failover::Fault::ManualFailover,
@@ -353,6 +392,8 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                     fault,
                     restart: args.restart,
                     workload,
+                    server: cluster.server.clone(),
+                    data_dir: cluster.data_dir.clone(),
                     ..d
                 };
                 failover::run(&opts, live.clone()).await
@@ -380,6 +421,26 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
         None if args.strict && report.verdict != "ok" => Outcome::VerdictFailed,
         None => Outcome::Done,
     })
+}
+
+/// A scenario's workload: its defaults with the common flags applied.
+fn scenario_workload(
+    args: &ScenarioArgs,
+    base: &crate::Workload,
+    deadline_ms: Option<u64>,
+) -> crate::Workload {
+    let mut w = base.clone();
+    if let Some(p) = args.producers {
+        w.producers = p as usize;
+    }
+    if let Some(c) = args.consumers {
+        w.consumers = c as usize;
+    }
+    if let Some(b) = args.batch {
+        w.batch = b as usize;
+    }
+    w.deadline_ms = deadline_ms.unwrap_or(w.deadline_ms);
+    w
 }
 
 /// A one-line progress display on stderr (only drawn on a terminal) from the live counters.

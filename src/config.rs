@@ -155,6 +155,9 @@ impl ClusterSource {
                 "maxmemory": o.maxmemory,
                 "maxmemory_policy": o.maxmemory_policy,
                 "node_timeout_ms": o.node_timeout_ms,
+                "server": o.server,
+                "data_dir": o.data_dir,
+                "min_replicas_to_write": o.min_replicas_to_write,
             }),
             ClusterSource::External(ep) => serde_json::json!({
                 "mode": "external",
@@ -199,6 +202,16 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         },
     };
     if let Some(nodes) = nodes {
+        let embedded_only = [
+            ("--server", args.server.is_some()),
+            ("--data-dir", args.data_dir.is_some()),
+            ("--min-replicas", args.min_replicas.is_some()),
+        ];
+        if let Some((flag, _)) = embedded_only.iter().find(|(_, set)| *set) {
+            return Err(Error::Config(format!(
+                "{flag} is for the embedded cluster; a --nodes / REDIS_CLUSTER_NODES cluster runs its own servers: drop {flag}"
+            )));
+        }
         let tls = match &tls_ca {
             Some(path) => Some(Tls::with_ca_file(path)?),
             None if args.tls => Some(Tls::default()),
@@ -225,6 +238,18 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
     if let Some(m) = &args.maxmemory {
         validate_memory(m)?;
     }
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| env.get("RCSTRESS_DATA_DIR").map(PathBuf::from));
+    if let Some(d) = &data_dir {
+        if !d.is_dir() {
+            return Err(Error::Config(format!(
+                "--data-dir / RCSTRESS_DATA_DIR {} is not a directory; create it or choose another",
+                d.display()
+            )));
+        }
+    }
     // `..Default::default()` stays although every field is set today: options added later take
     // their defaults here instead of breaking the build.
     #[allow(clippy::needless_update)]
@@ -234,7 +259,9 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         aof,
         maxmemory: args.maxmemory.clone(),
         maxmemory_policy: args.maxmemory_policy.clone(),
-        node_timeout_ms: args.node_timeout,
+        node_timeout_ms: args
+            .node_timeout
+            .unwrap_or(LocalClusterOptions::default().node_timeout_ms),
         // An embedded cluster uses REDIS_PASSWORD if set (so the same .env serves `run --nodes`),
         // otherwise a random one.
         password: credentials.password,
@@ -242,6 +269,12 @@ pub fn resolve_cluster(args: &ClusterArgs, env: &Env) -> Result<ClusterSource> {
         tls: args.tls,
         keep_dir: args.keep_dir,
         start_timeout: ready_timeout,
+        server: args
+            .server
+            .clone()
+            .or_else(|| env.get("REDIS_SERVER").map(str::to_string)),
+        data_dir,
+        min_replicas_to_write: args.min_replicas,
         ..Default::default()
     };
     Ok(ClusterSource::Embedded(options))
@@ -326,6 +359,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
         }),
         deadline_ms: timeout_ms,
         quiet_ms: (args.autoclaim_idle * 3).max(5_000),
+        durability: args.durability,
         ..Workload::default()
     };
     workload.validate()?;

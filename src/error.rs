@@ -13,8 +13,16 @@ pub enum Error {
     Config(String),
 
     /// The `redis-server` binary could not be found or run.
-    #[error("redis-server not found ({0}); install it with 'apt-get install redis-server' or set REDIS_SERVER to its path")]
+    #[error("redis-server not found ({0}); install it with 'apt-get install redis-server' (or 'scripts/servers install redis7'), or set REDIS_SERVER / --server to its path")]
     RedisServerMissing(String),
+
+    /// A server named with `--server` / `REDIS_SERVER` is not installed.
+    #[error("{0}")]
+    ServerNotInstalled(String),
+
+    /// The server lacks a command a setting needs (WAITAOF before Redis 7.2).
+    #[error("{0}")]
+    ServerLacks(String),
 
     /// The `redis-server` binary is too old for what we need (XAUTOCLAIM needs 7.0).
     #[error("redis-server {found} is too old: need 7.0 or newer for XAUTOCLAIM; install a newer one or set REDIS_SERVER")]
@@ -75,7 +83,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) => 2,
-            Error::RedisServerMissing(_) | Error::RedisServerTooOld { .. } => 3,
+            Error::RedisServerMissing(_)
+            | Error::RedisServerTooOld { .. }
+            | Error::ServerNotInstalled(_)
+            | Error::ServerLacks(_) => 3,
             Error::ClusterStart { .. } => 4,
             Error::ClusterUnavailable(_) | Error::Timeout { .. } | Error::Redis { .. } => 5,
             Error::Auth { .. } => 6,

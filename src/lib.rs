@@ -10,9 +10,12 @@
 //! - [`metrics`]: latency histograms, errors by kind, a series over time (per interval and per shard).
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
-//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash, aof-compare).
+//! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
+//!   aof-compare), and durability and servers.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
 //! - [`distributed`]: one run over many processes (`rcstress worker` × N, `rcstress merge DIR`).
+//! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
+//! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -22,10 +25,12 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod distributed;
+pub mod durability;
 pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod scenario;
+pub mod storage;
 pub mod stream;
 pub mod workload;
 

@@ -17,6 +17,7 @@ use crate::check::{
 };
 use crate::cluster::Endpoint;
 use crate::distributed::worker::MAX_LATE;
+use crate::durability::{Confirmation, Durability};
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
     SecondSample, Series,
@@ -70,6 +71,9 @@ pub struct Workload {
     pub reset: bool,
     /// This process's part of a distributed run (`rcstress worker`); `None` for a run on its own.
     pub worker: Option<WorkerPart>,
+    /// What producers wait for after each pipeline (WAIT / WAITAOF) before a message counts as
+    /// acknowledged.
+    pub durability: Durability,
 }
 
 /// One worker's part of a distributed run: which global producer and consumer ids are its own,
@@ -97,6 +101,8 @@ pub struct RawRun {
     pub start_us: u64,
     /// Send to delivery, µs (behind `delivery_latency_us`).
     pub delivery: Histogram<u64>,
+    /// Pipeline reply to WAIT / WAITAOF reply, µs (behind `confirm_latency_us`).
+    pub confirm: Histogram<u64>,
     pub ledger: LedgerSnapshot,
 }
 
@@ -121,6 +127,7 @@ impl Default for Workload {
             quiet_ms: 5_000,
             reset: true,
             worker: None,
+            durability: Durability::None,
         }
     }
 }
@@ -277,6 +284,10 @@ pub struct RunResult {
     pub latency_us: Latency,
     /// Send to delivered by XREADGROUP, µs.
     pub delivery_latency_us: Latency,
+    /// Send to the producer's acknowledgement, µs: the XADD reply, or with `--durability` the
+    /// WAIT / WAITAOF reply that confirmed it (what a writer waits for; unconfirmed ones are
+    /// not in it).
+    pub confirm_latency_us: Latency,
     /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
     /// only sound way to combine percentiles) and counts above a bound can be read.
     #[serde(skip)]
@@ -322,6 +333,8 @@ struct Shared {
     stop: AtomicBool,
     /// Send→ack and send→delivery of each message once, at its first ack / delivery.
     hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+    /// Send to acknowledged at the producer (XADD, or its durability wait).
+    confirm_hist: Mutex<Histogram<u64>>,
     series: Series,
     shards: Shards,
     payload: Vec<u8>,
@@ -375,6 +388,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     } else {
         workload.shards
     };
+    workload.durability.check_supported(endpoint).await?;
     let shards = Shards::plan(endpoint, &workload.stream, &workload.group, shard_count).await?;
     let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
     if let Some(w) = workload.worker.as_ref().filter(|_| workload.reset) {
@@ -393,8 +407,12 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     let per_producer = workload.own_per_producer();
     // Connections first, so that connecting is not part of the measured time.
     let mut producer_conns = Vec::new();
+    // A WAIT / WAITAOF blocks its connection for up to its timeout, and the lanes of a shard
+    // queue behind each other there: the response timeout leaves room for all of them.
+    let producer_timeout =
+        Duration::from_secs(2) + workload.durability.timeout() * workload.inflight as u32;
     for _ in 0..workload.producers {
-        producer_conns.push(endpoint.cluster_connection(Duration::from_secs(2)).await?);
+        producer_conns.push(endpoint.cluster_connection(producer_timeout).await?);
     }
     let read_timeout = Duration::from_millis(workload.block_ms + 2000);
     let mut consumer_conns = Vec::new();
@@ -436,6 +454,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         producers_left: AtomicU64::new(workload.producers as u64),
         stop: AtomicBool::new(false),
         hist: Mutex::new((new_histogram(), new_histogram())),
+        confirm_hist: Mutex::new(new_histogram()),
         series: Series::new(start, shards.keys.len()),
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
@@ -544,7 +563,7 @@ async fn watch(sh: &Shared, wl: &Workload) -> String {
         if producers_done
             && wl.consumers > 0
             && wl.worker.is_none()
-            && acked >= sh.ledger.produced_count()
+            && acked >= sh.ledger.awaited_count()
         {
             return "all acked".into();
         }
@@ -638,7 +657,9 @@ async fn produce_lane(
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
         sh.series.sent(shard, tags.len() as u64);
         let sent_at = sh.secs();
-        let results: Vec<redis::RedisResult<String>> = if tags.len() == 1 {
+        let wait = wl.durability.command();
+        let expected = tags.len() + usize::from(wait.is_some());
+        let mut results: Vec<redis::RedisResult<Value>> = if expected == 1 {
             vec![
                 stream::xadd_cmd(key, &tags[0], &sh.payload)
                     .query_async(&mut conn)
@@ -650,13 +671,17 @@ async fn produce_lane(
             for t in &tags {
                 pipe.add_command(stream::xadd_cmd(key, t, &sh.payload));
             }
+            // Keyless, so the pipeline still routes by the XADDs' slot: same node, same
+            // connection, after the writes it must cover.
+            if let Some(w) = wait {
+                pipe.add_command(w);
+            }
             match pipe
-                .query_async::<Vec<redis::RedisResult<String>>>(&mut conn)
+                .query_async::<Vec<redis::RedisResult<Value>>>(&mut conn)
                 .await
             {
-                Ok(r) if r.len() == tags.len() => r,
-                Ok(_) => tags
-                    .iter()
+                Ok(r) if r.len() == expected => r,
+                Ok(_) => (0..expected)
                     .map(|_| {
                         Err(redis::RedisError::from((
                             redis::ErrorKind::Parse,
@@ -664,12 +689,26 @@ async fn produce_lane(
                         )))
                     })
                     .collect(),
-                Err(e) => tags.iter().map(|_| Err(e.clone())).collect(),
+                Err(e) => (0..expected).map(|_| Err(e.clone())).collect(),
             }
         };
+        let confirmed = confirm(sh, wl, key, sent_at, &mut results);
+        if confirmed {
+            let now = now_us();
+            let mut h = sh.confirm_hist.lock().unwrap_or_else(|e| e.into_inner());
+            for (t, r) in tags.iter().zip(&results) {
+                if r.is_ok() {
+                    let _ = h.record(now.saturating_sub(t.sent_us).max(1));
+                }
+            }
+        }
         let (mut failed, mut any_ok) = (false, false);
         for (t, r) in tags.iter().zip(results) {
             match r {
+                Ok(_) if !confirmed => {
+                    any_ok = true;
+                    sh.ledger.unconfirmed(p, t.seq);
+                }
                 Ok(_) => {
                     any_ok = true;
                     sh.ledger.produced(p, t.seq);
@@ -696,6 +735,45 @@ async fn produce_lane(
             backoff = (backoff * 2).min(Duration::from_millis(250));
         } else {
             backoff = Duration::from_millis(5);
+        }
+    }
+}
+
+/// Takes the durability wait's reply off the end of `results` (none without `--durability`) and
+/// says whether the pipeline's writes count as acknowledged. A short or failed wait is counted
+/// under `unconfirmed` (a failed one also as an error of its kind).
+fn confirm(
+    sh: &Shared,
+    wl: &Workload,
+    key: &str,
+    sent_at: f64,
+    results: &mut Vec<redis::RedisResult<Value>>,
+) -> bool {
+    if wl.durability == Durability::None {
+        return true;
+    }
+    let reply = match results.pop() {
+        Some(Ok(v)) => v,
+        // The wait itself was refused while some XADDs went through: count why. (When the whole
+        // pipeline failed, its XADDs carry the error and are booked by it.)
+        Some(Err(e)) => {
+            if results.iter().any(|r| r.is_ok()) {
+                sh.record_shard_error(key, sent_at, &e);
+            }
+            return false;
+        }
+        None => return false,
+    };
+    match wl.durability.judge(&reply) {
+        Ok(Confirmation::Confirmed) => true,
+        Ok(Confirmation::Short(why)) => {
+            tracing::debug!("{key}: {why}");
+            false
+        }
+        Err(why) => {
+            let e = redis::RedisError::from((redis::ErrorKind::Parse, "durability", why));
+            sh.record_shard_error(key, sent_at, &e);
+            false
         }
     }
 }
@@ -997,7 +1075,8 @@ pub async fn cross_check(
     if let Some(x) = xlen {
         let expected_min = counts.produced;
         // Sends that timed out may have landed: they may add to XLEN without being "produced".
-        let expected_max = counts.produced + counts.produce_indeterminate;
+        // So may unconfirmed ones (XADD ok, durability wait short).
+        let expected_max = counts.produced + counts.produce_indeterminate + counts.unconfirmed;
         if x < expected_min {
             disagreements.push(format!("XLEN says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
         } else if x > expected_max {
@@ -1062,6 +1141,12 @@ async fn finish(
     let verdict = counts.verdict();
     let notes = notes(&counts, wl.consumers, &ended_by);
     let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
+    // One lock, taken and released here: a guard held in the literal below lives to its end.
+    let confirm_hist = sh
+        .confirm_hist
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     Ok(RunResult {
         elapsed_seconds: finite(elapsed),
         throughput_msgs_per_sec: if elapsed > 0.0 {
@@ -1072,6 +1157,7 @@ async fn finish(
         counts,
         latency_us: h_ack,
         delivery_latency_us: h_del,
+        confirm_latency_us: Latency::from_histogram(&confirm_hist),
         latency_histogram,
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
@@ -1090,6 +1176,7 @@ async fn finish(
             RawRun {
                 start_us: sh.start_us,
                 delivery: h.1.clone(),
+                confirm: confirm_hist.clone(),
                 ledger: sh.ledger.snapshot(),
             }
         }),

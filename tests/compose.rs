@@ -640,8 +640,11 @@ impl Drop for Running<'_> {
 }
 
 /// `n` loopback ports `p` such that `p` and its cluster bus port `p + 10000` are
-/// both free now. Another process may take one before the nodes bind it: a race we
-/// accept, since a node that cannot bind fails the start-up with a clear log.
+/// both free now. Both stay below Linux's ephemeral range (32768 and up), as the
+/// embedded launcher's do: there, any outgoing connection of another process could
+/// take a port between this check and the nodes' bind (seen: a bus port at 45606).
+/// Another listener may still take one first: a race we accept, since a node that
+/// cannot bind fails the start-up with a clear log.
 fn free_cluster_ports(n: usize) -> Vec<u16> {
     let mut rng = rand::rng();
     let mut ports = Vec::new();
@@ -650,7 +653,7 @@ fn free_cluster_ports(n: usize) -> Vec<u16> {
         if ports.len() == n {
             break;
         }
-        let port: u16 = rng.random_range(20_000..45_000);
+        let port: u16 = rng.random_range(12_000..22_768);
         if ports.contains(&port) {
             continue;
         }

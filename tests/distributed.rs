@@ -241,3 +241,90 @@ async fn a_worker_stopped_before_the_start_writes_nothing() {
     assert_eq!(status.code(), Some(143), "{log}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "{log}");
 }
+
+/// Two workers with `--durability wait:1` against masters with a replica each: every worker
+/// waits for its replica after each pipeline as `run` does, its file carries the confirm
+/// histogram and its unconfirmed count, and the merge adds both; the merged report names the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_honour_durability_and_the_merge_adds_their_confirmations() {
+    let cluster = support::cluster(3, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    std::fs::create_dir(&out).unwrap();
+    let nodes = cluster.endpoint().nodes_display();
+    let env = [("REDIS_PASSWORD", cluster.password())];
+    let args = [
+        "--messages",
+        "20000",
+        "--producers",
+        "2",
+        "--consumers",
+        "2",
+        "--durability",
+        "wait:1",
+        "--start-in",
+        "4",
+        "--nodes",
+        &nodes,
+        "--quiet",
+        "2",
+    ];
+    let mut workers = spawn_workers(dir.path(), &out, &args, &env, 2);
+    for (i, c) in workers.0.iter_mut().enumerate() {
+        let status = wait_bounded(c, LIMIT).expect("worker finished in time");
+        let log = std::fs::read_to_string(dir.path().join(format!("worker-{i}.log"))).unwrap();
+        assert!(status.success(), "worker {i}: {status}\n{log}");
+    }
+    drop(workers);
+    let json = dir.path().join("merged.json");
+    let merged = run_in(
+        dir.path(),
+        &[
+            "merge",
+            out.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &env,
+        LIMIT,
+    );
+    assert!(merged.status.success(), "{merged}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (mut confirms, mut unconfirmed) = (0, 0);
+    for i in 0..2 {
+        let p = out.join(format!("worker-{i}-of-2.json"));
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        assert_eq!(f["config"]["workload"]["durability"], "wait:1", "{f:.300}");
+        let h = redis_cluster_stress::distributed::decode_histogram(
+            f["confirm_histogram"].as_str().unwrap(),
+            "test",
+        )
+        .unwrap();
+        assert!(!h.is_empty(), "worker {i} waited for no replica");
+        confirms += h.len();
+        unconfirmed += f["counts"]["unconfirmed"].as_u64().unwrap();
+        assert_eq!(f["ledger"]["unconfirmed"], f["counts"]["unconfirmed"]);
+    }
+    assert_eq!(
+        v["confirm_latency_us"]["count"].as_u64(),
+        Some(confirms),
+        "{merged}"
+    );
+    assert_eq!(
+        v["counts"]["unconfirmed"].as_u64(),
+        Some(unconfirmed),
+        "{merged}"
+    );
+    let c = &v["counts"];
+    assert_eq!(
+        c["produced"].as_u64().unwrap() + c["unconfirmed"].as_u64().unwrap(),
+        20_000
+            - c["produce_failed"].as_u64().unwrap()
+            - c["produce_indeterminate"].as_u64().unwrap(),
+        "{merged}"
+    );
+    assert_eq!(v["server"]["name"], "redis", "{merged}");
+}

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::process::{OwnedChild, Spawner};
+use super::server::{check_server, find_server, ServerInfo};
 use super::tls::{generate_node_tls, NodeTlsFiles, Tls};
 use super::topology::{parse_cluster_nodes, parse_info_fields, ClusterInfo};
 use super::{short, Credentials, Endpoint};
+use crate::storage::{fs_type, DataDir, FsType};
 use crate::{Error, Result};
 
 /// appendfsync policy when AOF is on.
@@ -91,6 +93,14 @@ pub struct LocalClusterOptions {
     /// An ACL user (all keys, channels and commands) with the cluster's password, for clients.
     /// The default user keeps the password too: replicas and our admin connections use it.
     pub username: Option<String>,
+    /// The server to run: a path, a name `scripts/servers` installed (`valkey8`) or a command on
+    /// PATH; `None`: `REDIS_SERVER`, else `redis-server` from PATH.
+    pub server: Option<String>,
+    /// Where the nodes' temp dir goes (their data, AOF included); `None`: the system temp dir.
+    pub data_dir: Option<PathBuf>,
+    /// `min-replicas-to-write` on every master: writes are refused (NOREPLICAS) unless this many
+    /// replicas are connected and lag at most `min-replicas-max-lag` (10 s).
+    pub min_replicas_to_write: Option<u32>,
 }
 
 impl Default for LocalClusterOptions {
@@ -107,6 +117,9 @@ impl Default for LocalClusterOptions {
             start_timeout: Duration::from_secs(30),
             tls: false,
             username: None,
+            server: None,
+            data_dir: None,
+            min_replicas_to_write: None,
         }
     }
 }
@@ -123,6 +136,9 @@ impl fmt::Debug for LocalClusterOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
             .field("username", &self.username)
+            .field("server", &self.server)
+            .field("data_dir", &self.data_dir)
+            .field("min_replicas_to_write", &self.min_replicas_to_write)
             .finish()
     }
 }
@@ -159,7 +175,7 @@ pub struct LocalCluster {
     nodes: Mutex<Vec<Node>>,
     endpoint: Endpoint,
     options: LocalClusterOptions,
-    server: PathBuf,
+    server: ServerInfo,
     root: Option<tempfile::TempDir>,
     root_path: PathBuf,
     tls_files: Option<NodeTlsFiles>,
@@ -174,53 +190,6 @@ impl fmt::Debug for LocalCluster {
             .field("dir", &self.root_path)
             .finish()
     }
-}
-
-/// Finds `redis-server`: `REDIS_SERVER` if set, else the first one on `PATH`.
-pub fn find_redis_server() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("REDIS_SERVER") {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::RedisServerMissing(format!(
-                "REDIS_SERVER={} is not a file",
-                path.display()
-            )))
-        };
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("redis-server"))
-                .find(|p| p.is_file())
-        })
-        .ok_or_else(|| Error::RedisServerMissing("not on PATH".into()))
-}
-
-/// Runs `redis-server --version` and checks it is 7.0 or newer (XAUTOCLAIM's 3-element reply).
-fn check_version(server: &Path) -> Result<String> {
-    let out = Command::new(server)
-        .arg("--version")
-        .output()
-        .map_err(|e| Error::RedisServerMissing(format!("cannot run {}: {e}", server.display())))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let version = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("v="))
-        .ok_or_else(|| {
-            Error::RedisServerMissing(format!("{} --version printed no version", server.display()))
-        })?
-        .to_string();
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major < 7 {
-        return Err(Error::RedisServerTooOld { found: version });
-    }
-    Ok(version)
 }
 
 /// A random port P with P and P+10000 both free on 127.0.0.1. P is kept below 22768 so the bus
@@ -269,8 +238,8 @@ fn process_alive(pid: i32) -> bool {
 /// Removes temp dirs of earlier runs whose process no longer exists (a run that was SIGKILLed
 /// cannot clean up after itself; its nodes died with it). A limit we accept: if the dead run's
 /// pid was reused by a live process, its dir stays until that process is gone too.
-fn remove_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+fn remove_stale_dirs(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
     for entry in entries.flatten() {
@@ -300,18 +269,18 @@ impl LocalCluster {
         if options.masters == 0 {
             return Err(Error::Config("a cluster needs at least 1 master".into()));
         }
-        let server = find_redis_server()?;
-        check_version(&server)?;
-        remove_stale_dirs();
+        let server = check_server(&find_server(options.server.as_deref())?)?;
+        let base = options.data_dir.clone().unwrap_or_else(std::env::temp_dir);
+        remove_stale_dirs(&base);
         let root = tempfile::Builder::new()
             .prefix(&format!("rcstress-{}-", std::process::id()))
-            .tempdir()
+            .tempdir_in(&base)
             .map_err(|e| {
                 // tempfile's error repeats the path; the kind is what a person needs.
                 Error::io(
                     format!(
-                        "cannot create a temp dir in {} (set TMPDIR to a writable dir)",
-                        std::env::temp_dir().display()
+                        "cannot create a temp dir in {} (set TMPDIR or --data-dir to a writable dir)",
+                        base.display()
                     ),
                     std::io::Error::new(
                         e.kind(),
@@ -430,6 +399,9 @@ impl LocalCluster {
         if let Some(p) = &o.maxmemory_policy {
             conf.push_str(&format!("maxmemory-policy {p}\n"));
         }
+        if let Some(n) = o.min_replicas_to_write {
+            conf.push_str(&format!("min-replicas-to-write {n}\n"));
+        }
         let path = dir.join("redis.conf");
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -445,7 +417,7 @@ impl LocalCluster {
     /// Starts the node of `index` from the config in its dir.
     fn spawn_node(&self, index: usize) -> Result<()> {
         let dir = self.lock()[index].dir.clone();
-        let mut cmd = Command::new(&self.server);
+        let mut cmd = Command::new(&self.server.path);
         // Only the config path is on the command line: `ps` never shows the password.
         cmd.arg(dir.join("redis.conf")).current_dir(&dir);
         // Nor does `ps e`: the node needs none of our secrets in its environment.
@@ -453,7 +425,7 @@ impl LocalCluster {
             cmd.env_remove(key);
         }
         let child = self.spawner.spawn(cmd).map_err(|e| {
-            Error::RedisServerMissing(format!("cannot run {}: {e}", self.server.display()))
+            Error::RedisServerMissing(format!("cannot run {}: {e}", self.server.path.display()))
         })?;
         self.lock()[index].process = Some(child);
         Ok(())
@@ -725,6 +697,27 @@ impl LocalCluster {
 
     pub fn options(&self) -> &LocalClusterOptions {
         &self.options
+    }
+
+    /// The server binary the nodes run, its name and version.
+    pub fn server(&self) -> &ServerInfo {
+        &self.server
+    }
+
+    /// Each node's data dir and the file system it is on (the type decides whether AOF's
+    /// fsync costs anything).
+    pub fn data_dirs(&self) -> Vec<DataDir> {
+        self.lock()
+            .iter()
+            .map(|n| DataDir {
+                port: n.port,
+                dir: n.dir.display().to_string(),
+                fs: fs_type(&n.dir).unwrap_or(FsType {
+                    name: "unknown".into(),
+                    in_memory: false,
+                }),
+            })
+            .collect()
     }
 
     /// The temp dir holding each node's config, log and data.

@@ -6,8 +6,10 @@
 //! - [`topology`]: parsers for `CLUSTER INFO` / `CLUSTER NODES`.
 //! - [`tls`]: TLS settings of a client and the throwaway CA of an embedded TLS cluster.
 
+mod facts;
 mod local;
 mod process;
+pub mod server;
 pub mod tls;
 pub mod topology;
 
@@ -18,7 +20,9 @@ use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
+pub use facts::{ClusterFacts, ServerName};
 pub use local::{Aof, Fsync, LocalCluster, LocalClusterOptions, NodeRole};
+pub use server::ServerInfo;
 pub use tls::Tls;
 pub use topology::{parse_cluster_nodes, ClusterInfo, NodeEntry};
 

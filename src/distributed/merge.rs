@@ -18,7 +18,7 @@ use crate::cli::MergeArgs;
 use crate::commands::{ready_cluster, Outcome};
 use crate::config::{resolve_cluster, ClusterSource, Env};
 use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample, ShardSample};
-use crate::report::{summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
+use crate::report::{facts_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
 use crate::scenario::ScenarioReport;
 use crate::stream::Shards;
 use crate::workload::{cross_check, notes, settle, RunResult};
@@ -127,6 +127,7 @@ pub struct LedgerUnion {
     redelivered: u64,
     unexpected: u64,
     produce_failed: u64,
+    unconfirmed: u64,
 }
 
 /// One producer's accumulated sets.
@@ -199,6 +200,8 @@ impl LedgerUnion {
         self.redelivered += l.redelivered;
         self.unexpected += l.unexpected;
         self.produce_failed += l.produce_failed;
+        // Producer ids are disjoint across workers: each unconfirmed send is in one ledger.
+        self.unconfirmed += l.unconfirmed;
         Ok(())
     }
 
@@ -214,6 +217,7 @@ impl LedgerUnion {
             redelivered: self.redelivered,
             unexpected: self.unexpected,
             produce_failed: self.produce_failed,
+            unconfirmed: self.unconfirmed,
             ..Counts::default()
         };
         // Each message got as new by k workers adds k - 1 duplicates.
@@ -248,6 +252,8 @@ impl LedgerUnion {
         }
         // A message two workers both got as new: a duplicate delivery and a redelivery (across
         // workers the union cannot tell it from a duplicate write: it has no entry ids).
+        // Unconfirmed sends are booked as indeterminate but counted apart (as a run counts them).
+        c.produce_indeterminate = c.produce_indeterminate.saturating_sub(c.unconfirmed);
         c.duplicated += self.new_deliveries - new_distinct;
         c.redelivered += self.new_deliveries - new_distinct;
         c.never_delivered = c.produced - (c.delivered - c.indeterminate_delivered).min(c.produced);
@@ -406,7 +412,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
 /// Redis cross-check is still to be done ([`Merged::union`], [`Merged::shards`]).
 pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
     let first = &files[0].0;
-    let (mut ack, mut delivery) = (new_histogram(), new_histogram());
+    let (mut ack, mut delivery, mut confirm) = (new_histogram(), new_histogram(), new_histogram());
     let mut union = LedgerUnion::default();
     let mut ledger_bytes = 0;
     let mut rows = Vec::with_capacity(files.len());
@@ -414,6 +420,11 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
         let what = format!("worker {}", f.index);
         let a: Histogram<u64> = decode_histogram(&f.latency_histogram, &what)?;
         let d = decode_histogram(&f.delivery_histogram, &what)?;
+        if !f.confirm_histogram.is_empty() {
+            confirm
+                .add(&decode_histogram(&f.confirm_histogram, &what)?)
+                .map_err(|e| Error::Config(format!("{what}: histogram out of range: {e:?}")))?;
+        }
         ack.add(&a)
             .map_err(|e| Error::Config(format!("{what}: histogram out of range: {e:?}")))?;
         delivery
@@ -507,6 +518,7 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
         latency_us: Latency::from_histogram(&ack),
         latency_histogram: ack,
         delivery_latency_us: Latency::from_histogram(&delivery),
+        confirm_latency_us: Latency::from_histogram(&confirm),
         errors,
         first_errors,
         series,
@@ -613,7 +625,10 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
         plan.consumers,
         result.shard_keys.len()
     );
-    print!("{}", summary(&title, result));
+    // The workers' cluster is external to them (its data dirs may be on other machines): the
+    // server as the cluster names it, asked once here.
+    let facts = crate::commands::cluster_facts(&cluster).await;
+    print!("{}{}", summary(&title, result), facts_summary(&facts));
     println!(
         "  merge       {} files, {} bytes: read {:.3} s, merged {:.3} s, Redis check {:.3} s",
         cost.files, cost.bytes, cost.read_seconds, cost.merge_seconds, cost.redis_seconds
@@ -626,6 +641,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
                 command: "merge",
                 config: merged.config.clone(),
                 result,
+                facts: &facts,
             },
             workers: &merged.workers,
             merge: &cost,
@@ -647,6 +663,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
                 "latency from the workers' histograms added: p50 {} µs, p99 {} µs over {} messages",
                 result.latency_us.p50, result.latency_us.p99, result.latency_us.count
             ))
+            .with_facts(&facts)
             .detail("workers", &merged.workers)
             .detail("merge", &cost)
             .detail("disagreements", &result.disagreements);
@@ -665,6 +682,7 @@ mod tests {
     use super::*;
     use crate::check::tests::tag;
     use crate::check::{Ledger, Via};
+    use crate::distributed::EncodedLedger;
 
     /// Two workers, producers 0 and 1, 100 messages each; each worker consumes the other's.
     fn two_workers() -> (Ledger, Ledger) {
@@ -717,6 +735,38 @@ mod tests {
         a.delivered(Some(&tag(0, 6)), Via::Claim, None);
         let (c, _) = union_counts(&[a.snapshot(), b.snapshot()]).unwrap();
         assert_eq!((c.duplicated, c.recovered), (0, 1));
+    }
+
+    /// Sends whose WAIT / WAITAOF fell short (`--durability`): the union counts them as one
+    /// ledger of the whole run does (unconfirmed, not indeterminate, a missing one not lost),
+    /// also after the round trip through a worker file's encoding.
+    #[test]
+    fn unconfirmed_sends_of_two_workers_add_up_as_in_one_ledger() {
+        let (a, b, whole) = (
+            Ledger::for_worker(&[10, 10], 1, 0),
+            Ledger::for_worker(&[10, 10], 1, 0),
+            Ledger::new(&[10, 10]),
+        );
+        for l in [&a, &whole] {
+            l.attempted(0, 3);
+            l.unconfirmed(0, 3);
+            l.attempted(0, 4);
+            l.indeterminate(0, 4);
+        }
+        for l in [&b, &whole] {
+            l.attempted(1, 7);
+            l.unconfirmed(1, 7);
+        }
+        let round_trip = |l: &Ledger| EncodedLedger::encode(&l.snapshot()).decode().unwrap();
+        assert_eq!(round_trip(&a).unconfirmed, 1);
+        let (c, _) = union_counts(&[round_trip(&a), round_trip(&b)]).unwrap();
+        let one = whole.counts(0);
+        assert_eq!((c.unconfirmed, c.produce_indeterminate), (2, 1));
+        assert_eq!(
+            (c.unconfirmed, c.produce_indeterminate),
+            (one.unconfirmed, one.produce_indeterminate)
+        );
+        assert_eq!(c.lost, 0, "an unconfirmed send not delivered is not lost");
     }
 
     #[test]

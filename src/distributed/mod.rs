@@ -62,6 +62,10 @@ pub struct WorkerFile {
     /// Send → XACK and send → delivery, HdrHistogram V2 + deflate, base64.
     pub latency_histogram: String,
     pub delivery_histogram: String,
+    /// Pipeline reply → WAIT / WAITAOF reply (`--durability`), the same form; empty in files of
+    /// older workers.
+    #[serde(default)]
+    pub confirm_histogram: String,
     pub ledger: EncodedLedger,
     /// The worker's workload and cluster, for the report's configuration.
     pub config: serde_json::Value,
@@ -98,6 +102,9 @@ pub struct EncodedLedger {
     pub redelivered: u64,
     pub unexpected: u64,
     pub produce_failed: u64,
+    /// Sends whose durability wait (`--durability`) fell short; absent in files of older workers.
+    #[serde(default)]
+    pub unconfirmed: u64,
     /// By global producer id.
     pub producers: Vec<EncodedBook>,
 }
@@ -154,6 +161,7 @@ impl EncodedLedger {
             redelivered: l.redelivered,
             unexpected: l.unexpected,
             produce_failed: l.produce_failed,
+            unconfirmed: l.unconfirmed,
             producers: l
                 .producers
                 .iter()
@@ -198,6 +206,7 @@ impl EncodedLedger {
             redelivered: self.redelivered,
             unexpected: self.unexpected,
             produce_failed: self.produce_failed,
+            unconfirmed: self.unconfirmed,
         })
     }
 }

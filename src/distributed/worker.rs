@@ -276,6 +276,7 @@ pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
         client_peak_rss_bytes: r.client_peak_rss_bytes,
         latency_histogram: encode_histogram(&r.latency_histogram)?,
         delivery_histogram: encode_histogram(&raw.delivery)?,
+        confirm_histogram: encode_histogram(&raw.confirm)?,
         ledger: EncodedLedger::encode(&raw.ledger),
         config: serde_json::json!({ "workload": workload, "cluster": settings.cluster.describe() }),
     };

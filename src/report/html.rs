@@ -20,6 +20,9 @@ const DRAWN: &[&str] = &[
     "runs",
     "crashes_over_time",
     "disagreements",
+    "warnings",
+    "cells",
+    "server_cells",
 ];
 /// Top-level fields of every report (not details).
 const COMMON: &[&str] = &[
@@ -51,6 +54,15 @@ pub fn scenario_page(report: &Value) -> String {
         esc(&subtitle(r))
     );
     verdict_banner(&mut b, r);
+    if let Some(Value::Array(w)) = r.get("warnings") {
+        for line in w.iter().filter_map(Value::as_str) {
+            let _ = write!(
+                b,
+                "<div class=\"verdict warn\">Warning: {}</div>",
+                esc(line)
+            );
+        }
+    }
     if let Some(Value::Array(f)) = r.get("findings") {
         b.push_str("<ul class=\"findings\">");
         for line in f.iter().filter_map(Value::as_str) {
@@ -64,6 +76,8 @@ pub fn scenario_page(report: &Value) -> String {
     memory_chart(&mut b, r, &markers);
     crash_chart(&mut b, r, &markers);
     aof_charts(&mut b, r);
+    durability_charts(&mut b, r);
+    server_charts(&mut b, r);
     latency_section(&mut b, r);
     errors_table(&mut b, r);
     events_table(&mut b, r);
@@ -149,6 +163,7 @@ fn count_cards(b: &mut String, r: &Map<String, Value>) {
         ("produced", "produced (XADD ok)", false),
         ("produce_failed", "refused", false),
         ("produce_indeterminate", "indeterminate", false),
+        ("unconfirmed", "unconfirmed (wait short)", false),
         ("delivered", "delivered", false),
         ("acked", "acked", false),
         ("lost", "lost", true),
@@ -503,6 +518,147 @@ fn aof_charts(b: &mut String, r: &Map<String, Value>) {
         );
         section(b, "Throughput over time, per mode", "", &chart.svg());
     }
+}
+
+/// Bars of one numeric field of each cell, labelled by `label`, with a note per bar.
+fn cell_bars(
+    cells: &[&Value],
+    label: impl Fn(&Value) -> String,
+    value: &str,
+    err: Option<&str>,
+    note: impl Fn(&Value) -> String,
+) -> Vec<Bar> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Bar {
+            label: label(c),
+            value: num(c.get(value)),
+            err: err.map_or(0.0, |e| num(c.get(e))),
+            dots: Vec::new(),
+            note: note(c),
+            color: PALETTE[i % PALETTE.len()],
+        })
+        .collect()
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// The durability scenario: per fault, acknowledged writes lost and unconfirmed per mode; for
+/// the fault-free runs, throughput and confirm p99 per mode.
+fn durability_charts(b: &mut String, r: &Map<String, Value>) {
+    let Some(Value::Array(cells)) = r.get("cells") else {
+        return;
+    };
+    let mut faults: Vec<&str> = cells.iter().map(|c| text(c, "fault")).collect();
+    faults.dedup();
+    for fault in faults {
+        let of: Vec<&Value> = cells.iter().filter(|c| text(c, "fault") == fault).collect();
+        let mode = |c: &Value| text(c, "mode").to_string();
+        if fault == "none" {
+            let bars = cell_bars(
+                &of,
+                mode,
+                "throughput_mean",
+                Some("throughput_stddev"),
+                |c| {
+                    format!(
+                        "{} msg/s ({:.2}×)",
+                        thousands(num(c.get("throughput_mean")).round() as u64),
+                        num(c.get("throughput_vs_none"))
+                    )
+                },
+            );
+            section(
+                b,
+                "Cost of each durability mode (no fault, closed loop)",
+                "Bars: mean msg/s over the repeats; whiskers: ± one standard deviation; the note gives the ratio to none.",
+                &bar_chart("Throughput (higher is better)", "msg/s", &bars, chart::compact),
+            );
+            let bars = cell_bars(
+                &of,
+                mode,
+                "confirm_p99_us",
+                Some("confirm_p99_stddev_us"),
+                |c| {
+                    format!(
+                        "{} ({:.2}×)",
+                        human_us(num(c.get("confirm_p99_us")) as u64),
+                        num(c.get("p99_vs_none"))
+                    )
+                },
+            );
+            section(
+                b,
+                "Producer confirm latency p99 (no fault)",
+                "Send → acknowledged at the producer (the XADD reply, or the WAIT / WAITAOF reply that confirmed it).",
+                &bar_chart("Confirm p99 (lower is better)", "latency", &bars, chart::micros),
+            );
+            continue;
+        }
+        let bars = cell_bars(&of, mode, "acked_lost_mean", None, |c| {
+            format!(
+                "{:.1} (max {})",
+                num(c.get("acked_lost_mean")),
+                num(c.get("acked_lost_max")) as u64
+            )
+        });
+        section(
+            b,
+            &format!("Acknowledged writes lost under {fault}"),
+            "Bars: mean over the repeats of writes the mode confirmed and that were gone at the end; the note adds the worst run.",
+            &bar_chart("Acknowledged, then lost (lower is better)", "messages", &bars, chart::compact),
+        );
+        if of.iter().any(|c| num(c.get("unconfirmed_mean")) > 0.0) {
+            let bars = cell_bars(&of, mode, "unconfirmed_mean", None, |c| {
+                format!("{:.1}", num(c.get("unconfirmed_mean")))
+            });
+            section(
+                b,
+                &format!("Unconfirmed writes under {fault}"),
+                "Bars: mean over the repeats of writes whose XADD succeeded but whose WAIT / WAITAOF fell short: not counted as acknowledged, so never as lost.",
+                &bar_chart("Unconfirmed", "messages", &bars, chart::compact),
+            );
+        }
+    }
+}
+
+/// The servers scenario: msg/s and p99 per server and AOF mode.
+fn server_charts(b: &mut String, r: &Map<String, Value>) {
+    let Some(Value::Array(cells)) = r.get("server_cells") else {
+        return;
+    };
+    let all: Vec<&Value> = cells.iter().collect();
+    let label = |c: &Value| format!("{} AOF {}", text(c, "server"), text(c, "aof"));
+    let bars = cell_bars(
+        &all,
+        label,
+        "throughput_mean",
+        Some("throughput_stddev"),
+        |c| {
+            format!(
+                "{} msg/s",
+                thousands(num(c.get("throughput_mean")).round() as u64)
+            )
+        },
+    );
+    section(
+        b,
+        "Throughput per server",
+        "Bars: mean msg/s over the repeats, each on a fresh cluster; whiskers: ± one standard deviation.",
+        &bar_chart("Throughput (higher is better)", "msg/s", &bars, chart::compact),
+    );
+    let bars = cell_bars(&all, label, "p99_us", Some("p99_stddev_us"), |c| {
+        human_us(num(c.get("p99_us")) as u64)
+    });
+    section(
+        b,
+        "Send → XACK p99 per server",
+        "",
+        &bar_chart("p99 (lower is better)", "latency", &bars, chart::micros),
+    );
 }
 
 fn latency_section(b: &mut String, r: &Map<String, Value>) {

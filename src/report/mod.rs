@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::cluster::ClusterFacts;
 use crate::scenario::ScenarioReport;
 use crate::workload::RunResult;
 use crate::{Error, Result};
@@ -24,6 +25,9 @@ pub struct RunReport<'a> {
     pub config: serde_json::Value,
     #[serde(flatten)]
     pub result: &'a RunResult,
+    /// `server`, `data_dirs`, `warnings`.
+    #[serde(flatten)]
+    pub facts: &'a ClusterFacts,
 }
 
 /// An output file, checked for writability before the run and written whole (temp file +
@@ -187,6 +191,17 @@ pub fn scenario_summary(r: &ScenarioReport) -> String {
         human_us(l.max),
         r.verdict
     ));
+    if r.counts.unconfirmed > 0 {
+        s.push_str(&format!(
+            "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",
+            thousands(r.counts.unconfirmed)
+        ));
+    }
+    if let Some(serde_json::Value::Array(w)) = r.details.get("warnings") {
+        for w in w.iter().filter_map(|w| w.as_str()) {
+            s.push_str(&format!("  WARNING     {w}\n"));
+        }
+    }
     s
 }
 
@@ -256,10 +271,25 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         r.ledger_bytes as f64 / 1e6,
         r.client_peak_rss_bytes as f64 / 1e6
     ));
+    if c.unconfirmed > 0 {
+        s.push_str(&format!(
+            "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",
+            thousands(c.unconfirmed)
+        ));
+    }
     for d in r.notes.iter().chain(&r.disagreements) {
         s.push_str(&format!("  note        {d}\n"));
     }
     s.push_str(&format!("  verdict     {}\n", r.verdict));
+    s
+}
+
+/// The lines a summary adds about the cluster: server and data file system, then each warning.
+pub fn facts_summary(facts: &ClusterFacts) -> String {
+    let mut s = format!("  server      {}\n", facts.describe());
+    for w in &facts.warnings {
+        s.push_str(&format!("  WARNING     {w}\n"));
+    }
     s
 }
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{mean_stddev, with_child_live, ScenarioReport};
+use super::{add_counts, mean_stddev, with_child_live, ScenarioReport};
 use crate::check::Counts;
+use crate::cluster::ClusterFacts;
 use crate::metrics::{finite, new_histogram, Latency, SecondSample};
 use crate::report::{human_us, thousands};
 use crate::workload::{Live, Workload};
@@ -130,6 +131,8 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     }
     opts.workload.validate()?;
     let mut runs: Vec<(ModeRun, crate::RunResult)> = Vec::new();
+    // Server, data dirs and the AOF-on-tmpfs warning, once for the whole comparison.
+    let mut facts_seen = ClusterFacts::default();
     'outer: for round in 1..=opts.repeat {
         for mode in &opts.modes {
             if live.stop.load(Relaxed) {
@@ -140,6 +143,16 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
                 ..opts.cluster.clone()
             })
             .await?;
+            let facts = ClusterFacts::of_local(&cluster);
+            if facts_seen.data_dirs.is_empty() {
+                facts_seen.data_dirs = facts.data_dirs.clone();
+                facts_seen.server = facts.server.clone();
+            }
+            for w in facts.warnings {
+                if !facts_seen.warnings.contains(&w) {
+                    facts_seen.warnings.push(w);
+                }
+            }
             let r = with_child_live(&live, |child| {
                 crate::workload::run(cluster.endpoint(), &opts.workload, child)
             })
@@ -278,7 +291,7 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         "replicas_per_master": opts.cluster.replicas_per_master,
         "workload": &opts.workload,
         "headline": format!("the baseline mode ({baseline_name}): elapsed, throughput and latency are its own"),
-        "data_dir": std::env::temp_dir(),
+        "data_dir": opts.cluster.data_dir.clone().unwrap_or_else(std::env::temp_dir),
     });
     let mut report = ScenarioReport::from_run("aof-compare", config, first);
     report.verdict = verdict;
@@ -323,6 +336,7 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     }
     let run_list: Vec<ModeRun> = runs.into_iter().map(|(m, _)| m).collect();
     Ok(report
+        .with_facts(&facts_seen)
         .detail("baseline", &baseline_name)
         .detail("modes", &modes)
         .detail("runs", &run_list))
@@ -338,25 +352,6 @@ fn t95(n: usize) -> f64 {
         n if n - 2 < T.len() => T[n - 2],
         _ => 2.0,
     }
-}
-
-fn add_counts(total: &mut Counts, c: &Counts) {
-    total.attempted += c.attempted;
-    total.produced += c.produced;
-    total.produce_failed += c.produce_failed;
-    total.produce_indeterminate += c.produce_indeterminate;
-    total.delivered += c.delivered;
-    total.acked += c.acked;
-    total.lost += c.lost;
-    total.unverifiable += c.unverifiable;
-    total.duplicated += c.duplicated;
-    total.duplicate_writes += c.duplicate_writes;
-    total.redelivered += c.redelivered;
-    total.recovered += c.recovered;
-    total.unexpected += c.unexpected;
-    total.pending_at_end += c.pending_at_end;
-    total.indeterminate_delivered += c.indeterminate_delivered;
-    total.never_delivered += c.never_delivered;
 }
 
 /// Total size of the files under `dir` (0 if it does not exist).

@@ -139,7 +139,8 @@ pub async fn run(
         "autoclaim_idle_ms": idle,
         "shards": r.shard_keys.len(),
     });
-    let mut report = ScenarioReport::from_run("consumer-crash", config, &r);
+    let facts = crate::cluster::ClusterFacts::of_external(endpoint).await;
+    let mut report = ScenarioReport::from_run("consumer-crash", config, &r).with_facts(&facts);
     if let Some(first) = crashes_over_time.iter().find(|s| s.crashes > 0) {
         report = report.event(first.t, "first crash");
     }

@@ -103,6 +103,9 @@ pub struct FailoverOptions {
     pub settle_ms: u64,
     /// Must be open-loop (`rate`) so the load runs through every fault; `messages` is only a cap.
     pub workload: Workload,
+    /// The server to run (`--server`) and where node data goes (`--data-dir`); `None`: defaults.
+    pub server: Option<String>,
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for FailoverOptions {
@@ -117,6 +120,8 @@ impl Default for FailoverOptions {
             fault: Fault::Kill,
             restart: false,
             settle_ms: 2_000,
+            server: None,
+            data_dir: None,
             workload: Workload {
                 messages: (rate * deadline_ms as f64 / 1000.0) as u64,
                 producers: 3,
@@ -251,9 +256,12 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
         masters: opts.masters,
         replicas_per_master: opts.replicas_per_master,
         node_timeout_ms: opts.node_timeout_ms,
+        server: opts.server.clone(),
+        data_dir: opts.data_dir.clone(),
         ..LocalClusterOptions::default()
     })
     .await?;
+    let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let load = {
         let (ep, wl, live) = (
             cluster.endpoint().clone(),
@@ -298,6 +306,7 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     };
     let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
     let mut report = ScenarioReport::from_run("failover", config, &run)
+        .with_facts(&facts)
         .detail("kills", &steps)
         .detail("final_cluster_state", &final_state)
         .detail("node_timeout_ms", opts.node_timeout_ms)

@@ -124,6 +124,7 @@ pub async fn run(opts: &MemoryOptions, live: Arc<Live>) -> Result<ScenarioReport
             .unwrap_or_else(|| DEFAULT_POLICY.into()),
     );
     let cluster = LocalCluster::start(cluster_opts.clone()).await?;
+    let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let endpoint = cluster.endpoint().clone();
     let workload = Workload {
         messages: opts.messages,
@@ -243,7 +244,8 @@ pub async fn run(opts: &MemoryOptions, live: Arc<Live>) -> Result<ScenarioReport
         "sample_ms": opts.sample_ms,
     });
 
-    let mut report = ScenarioReport::from_run("memory-pressure", config, &result);
+    let mut report =
+        ScenarioReport::from_run("memory-pressure", config, &result).with_facts(&facts);
     for (kind, first) in &result.first_errors {
         report = report
             .event(first.seconds, format!("first {kind}"))

@@ -2,12 +2,15 @@
 //! load running through them, and returns a [`ScenarioReport`] (JSON + HTML).
 //!
 //! One file per experiment: `memory` (memory-pressure), `failover`, `crash` (consumer-crash),
-//! `aof` (aof-compare).
+//! `aof` (aof-compare), `durability` (WAIT / WAITAOF / min-replicas under faults), `servers`
+//! (the same load on each installed server).
 
 pub mod aof;
 pub mod crash;
+pub mod durability;
 pub mod failover;
 pub mod memory;
+pub mod servers;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -64,6 +67,45 @@ impl ScenarioReport {
             details: serde_json::Map::new(),
         };
         run.notes.iter().fold(report, |r, n| r.finding(n.clone()))
+    }
+
+    /// A report over several runs: counts, errors and elapsed time summed over them, latency from
+    /// their histograms added together, no series, and the checker's verdict on the summed counts.
+    pub fn combined(scenario: &str, config: serde_json::Value, runs: &[&RunResult]) -> Self {
+        let mut report = Self::from_run(scenario, config, runs[0]);
+        let mut counts = Counts::default();
+        let mut errors = BTreeMap::new();
+        let mut histogram = crate::metrics::new_histogram();
+        let mut elapsed = 0.0;
+        for r in runs {
+            add_counts(&mut counts, &r.counts);
+            for (k, v) in &r.errors {
+                *errors.entry(k.clone()).or_insert(0) += v;
+            }
+            // Adding histograms is the one sound way to pool percentiles of several runs.
+            let _ = histogram.add(&r.latency_histogram);
+            elapsed += r.elapsed_seconds;
+        }
+        report.verdict = counts.verdict().to_string();
+        report.throughput_msgs_per_sec = if elapsed > 0.0 {
+            crate::metrics::finite(counts.acked as f64 / elapsed)
+        } else {
+            0.0
+        };
+        report.counts = counts;
+        report.errors = errors;
+        report.latency_us = Latency::from_histogram(&histogram);
+        report.elapsed_seconds = crate::metrics::finite(elapsed);
+        report.series = Vec::new();
+        report
+    }
+
+    /// Adds the measured cluster's server, data dirs and warnings (`server`, `data_dirs`,
+    /// `warnings`, as in a run's JSON).
+    pub fn with_facts(self, facts: &crate::cluster::ClusterFacts) -> Self {
+        self.detail("server", &facts.server)
+            .detail("data_dirs", &facts.data_dirs)
+            .detail("warnings", &facts.warnings)
     }
 
     /// Adds a scenario-specific field (must serialize; NaN/inf must be avoided by the caller).
@@ -153,6 +195,27 @@ where
     let out = work(inner).await;
     mirror.abort();
     out
+}
+
+/// Adds one run's counts to a scenario's total (every count is a sum over runs).
+pub(crate) fn add_counts(total: &mut Counts, c: &Counts) {
+    total.attempted += c.attempted;
+    total.produced += c.produced;
+    total.produce_failed += c.produce_failed;
+    total.produce_indeterminate += c.produce_indeterminate;
+    total.unconfirmed += c.unconfirmed;
+    total.delivered += c.delivered;
+    total.acked += c.acked;
+    total.lost += c.lost;
+    total.unverifiable += c.unverifiable;
+    total.duplicated += c.duplicated;
+    total.duplicate_writes += c.duplicate_writes;
+    total.redelivered += c.redelivered;
+    total.recovered += c.recovered;
+    total.unexpected += c.unexpected;
+    total.pending_at_end += c.pending_at_end;
+    total.indeterminate_delivered += c.indeterminate_delivered;
+    total.never_delivered += c.never_delivered;
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values); never NaN.

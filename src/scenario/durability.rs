@@ -1,0 +1,560 @@
+//! durability: what each durability setting keeps, and what it costs. For every mode (none,
+//! wait:1, waitaof:1:0, waitaof:0:1, min-replicas:1) and every fault, a fresh 3+3 cluster with
+//! `appendfsync everysec` runs the load while the fault strikes shard 0:
+//!
+//! - `pause`: SIGSTOP of its master for longer than node-timeout, then SIGCONT. A replica takes
+//!   over; the old master resumes, answers the writes queued on its sockets, then turns replica
+//!   and drops them (the rollback case).
+//! - `shard-kill`: SIGKILL of its master and all its replicas at once, then each restarts from
+//!   its own AOF: what the last second of `everysec` held is gone unless it was waited for.
+//! - `none`: no fault, closed loop: the throughput and latency cost of the mode alone.
+//!
+//! Per run: acknowledged writes lost (the checker's `lost`: confirmed by the mode, then gone),
+//! `unconfirmed` (XADD ok, the wait fell short), msg/s and the producer's confirm latency; per
+//! mode and fault the mean and spread over repeats, and the cost against `none`. Runs are
+//! interleaved (mode inside fault inside round) so a machine that slows down biases none.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::{mean_stddev, with_child_live, ScenarioReport};
+use crate::cluster::server::{check_server, find_server};
+use crate::cluster::{ClusterFacts, NodeRole};
+use crate::durability::Durability;
+use crate::metrics::{finite, Latency};
+use crate::report::thousands;
+use crate::workload::{Live, RunResult, Workload};
+use crate::{Aof, Error, Fsync, LocalCluster, LocalClusterOptions, Result};
+
+/// A durability setting to compare: a producer-side wait, or the server's min-replicas-to-write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mode {
+    /// As written: `none`, `wait:1`, `waitaof:1:0`, `min-replicas:1`.
+    pub spec: String,
+    pub durability: Durability,
+    pub min_replicas: Option<u32>,
+}
+
+impl Mode {
+    /// The five modes of the issue, in order.
+    pub fn all() -> Vec<Mode> {
+        [
+            "none",
+            "wait:1",
+            "waitaof:1:0",
+            "waitaof:0:1",
+            "min-replicas:1",
+        ]
+        .iter()
+        .map(|s| s.parse().expect("built-in mode"))
+        .collect()
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let spec = s.trim().to_ascii_lowercase();
+        if let Some(n) = spec.strip_prefix("min-replicas:") {
+            let n: u32 = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=5).contains(n))
+                .ok_or_else(|| format!("'{s}': min-replicas:N needs N in 1..=5"))?;
+            return Ok(Mode {
+                spec,
+                durability: Durability::None,
+                min_replicas: Some(n),
+            });
+        }
+        let durability: Durability = spec
+            .parse()
+            .map_err(|e: String| format!("{e}, or min-replicas:N"))?;
+        Ok(Mode {
+            spec,
+            durability,
+            min_replicas: None,
+        })
+    }
+}
+
+/// What strikes shard 0 during a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// No fault, closed loop: the cost of the mode alone.
+    None,
+    /// SIGSTOP of the master longer than node-timeout, then SIGCONT.
+    Pause,
+    /// SIGKILL of the master and its replicas, then a restart of each from its AOF.
+    ShardKill,
+}
+
+impl Fault {
+    pub fn all() -> Vec<Fault> {
+        vec![Fault::None, Fault::Pause, Fault::ShardKill]
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(Fault::None),
+            "pause" => Ok(Fault::Pause),
+            "shard-kill" | "kill-shard" => Ok(Fault::ShardKill),
+            _ => Err(format!(
+                "'{s}' is not a durability fault; use none, pause or shard-kill"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fault::None => "none",
+            Fault::Pause => "pause",
+            Fault::ShardKill => "shard-kill",
+        })
+    }
+}
+
+/// How the comparison runs.
+#[derive(Clone, Debug)]
+pub struct DurabilityOptions {
+    /// The cluster; `aof` is forced to `everysec` and `min_replicas_to_write` set per mode.
+    pub cluster: LocalClusterOptions,
+    pub modes: Vec<Mode>,
+    pub faults: Vec<Fault>,
+    pub repeat: usize,
+    /// The fault-free, closed-loop run (`fault none`): messages.
+    pub messages: u64,
+    /// Fault runs: open-loop rate (msg/s) and duration (s); the fault starts at `fault_at_s`.
+    pub rate: f64,
+    pub duration_s: f64,
+    pub fault_at_s: f64,
+    /// `pause`: how long the master stays stopped (must exceed node-timeout to cause a failover).
+    pub pause_ms: u64,
+    /// `shard-kill`: how long the shard stays dead before its nodes restart.
+    pub down_ms: u64,
+    /// Go on although the data dir is on tmpfs/ramfs (where fsync, and so AOF, is free).
+    pub allow_memory_fs: bool,
+    /// Producers, consumers, batch, payload: the rest of the load.
+    pub workload: Workload,
+}
+
+impl Default for DurabilityOptions {
+    fn default() -> Self {
+        DurabilityOptions {
+            cluster: LocalClusterOptions {
+                node_timeout_ms: 2_000,
+                ..LocalClusterOptions::default()
+            },
+            modes: Mode::all(),
+            faults: Fault::all(),
+            repeat: 2,
+            messages: 100_000,
+            rate: 3_000.0,
+            duration_s: 8.0,
+            fault_at_s: 2.0,
+            pause_ms: 5_000,
+            down_ms: 1_000,
+            allow_memory_fs: false,
+            workload: Workload {
+                quiet_ms: 3_000,
+                deadline_ms: 120_000,
+                ..Workload::default()
+            },
+        }
+    }
+}
+
+/// One run of one mode under one fault.
+#[derive(Clone, Debug, Serialize)]
+pub struct DurabilityRun {
+    pub mode: String,
+    pub fault: Fault,
+    /// 1-based.
+    pub run: usize,
+    pub attempted: u64,
+    /// Acknowledged: confirmed by the mode's wait (or by XADD for `none` / min-replicas).
+    pub produced: u64,
+    /// Acknowledged, then gone: neither delivered nor in the stream at the end.
+    pub acked_lost: u64,
+    pub unconfirmed: u64,
+    /// Refused (e.g. NOREPLICAS, CLUSTERDOWN) or timed out.
+    pub failed: u64,
+    pub indeterminate: u64,
+    pub elapsed_seconds: f64,
+    pub throughput_msgs_per_sec: f64,
+    /// Send → acknowledged at the producer.
+    pub confirm_latency_us: Latency,
+    /// Send → XACK.
+    pub latency_us: Latency,
+    pub verdict: String,
+    /// Seconds from the fault's start until every node was healthy again (none: 0).
+    pub recovered_after_s: f64,
+}
+
+/// One mode under one fault, over its repeats.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub mode: String,
+    pub fault: Fault,
+    pub runs: usize,
+    pub acked_lost_mean: f64,
+    pub acked_lost_min: u64,
+    pub acked_lost_max: u64,
+    pub unconfirmed_mean: f64,
+    pub failed_mean: f64,
+    pub throughput_mean: f64,
+    pub throughput_stddev: f64,
+    /// Mean of the runs' confirm-latency percentiles, µs.
+    pub confirm_p50_us: f64,
+    pub confirm_p99_us: f64,
+    pub confirm_p99_stddev_us: f64,
+    /// Against `none` under the same fault (1.0 for `none`; 0 when there is no `none`).
+    pub throughput_vs_none: f64,
+    pub p99_vs_none: f64,
+}
+
+/// Refuses a memory file system (unless allowed): AOF there measures nothing.
+fn check_data_fs(opts: &DurabilityOptions) -> Result<Option<String>> {
+    let base = opts
+        .cluster
+        .data_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let Some(fs) = crate::storage::fs_type(&base) else {
+        return Ok(None);
+    };
+    if !fs.in_memory {
+        return Ok(None);
+    }
+    let text = format!(
+        "the nodes' data dir {} is on {}: fsync is free there, so AOF and WAITAOF measure nothing",
+        base.display(),
+        fs.name
+    );
+    if opts.allow_memory_fs {
+        Ok(Some(text))
+    } else {
+        Err(Error::Config(format!(
+            "{text}; put it on a disk with --data-dir DIR (or RCSTRESS_DATA_DIR), or pass \
+             --allow-memory-fs to go on anyway"
+        )))
+    }
+}
+
+/// Runs every mode under every fault `repeat` times and compares.
+pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioReport> {
+    if opts.modes.is_empty() || opts.faults.is_empty() || opts.repeat == 0 {
+        return Err(Error::Config(
+            "durability needs at least one mode, one fault and --repeat of at least 1".into(),
+        ));
+    }
+    if opts.faults.contains(&Fault::Pause) && opts.pause_ms <= opts.cluster.node_timeout_ms {
+        return Err(Error::Config(format!(
+            "the pause ({} ms) must exceed --node-timeout ({} ms) to cause the failover it tests",
+            opts.pause_ms, opts.cluster.node_timeout_ms
+        )));
+    }
+    if opts.cluster.replicas_per_master == 0 {
+        return Err(Error::Config(
+            "durability needs replicas (--replicas 1 or more)".into(),
+        ));
+    }
+    let memory_fs = check_data_fs(opts)?;
+    // WAITAOF came with Redis 7.2 (Valkey has it): say so before the first cluster starts.
+    let server = check_server(&find_server(opts.cluster.server.as_deref())?)?;
+    let wants_waitaof = opts
+        .modes
+        .iter()
+        .any(|m| matches!(m.durability, Durability::WaitAof { .. }));
+    if wants_waitaof && server.name == "redis" && server.version_tuple() < (7, 2) {
+        return Err(Error::ServerLacks(format!(
+            "{} has no WAITAOF (it came with Redis 7.2): drop the waitaof modes, or run with --server valkey8 or --server redis8 (install with 'scripts/servers install valkey8')",
+            server.label()
+        )));
+    }
+    opts.workload.validate()?;
+    let mut runs: Vec<(DurabilityRun, RunResult)> = Vec::new();
+    let mut facts = Vec::new();
+    'outer: for round in 1..=opts.repeat {
+        for fault in &opts.faults {
+            for mode in &opts.modes {
+                if live.stop.load(Relaxed) {
+                    break 'outer;
+                }
+                let (r, cluster_facts) = one_run(opts, mode, *fault, &live).await?;
+                tracing::info!(
+                    "durability {} {fault} run {round}: {} lost, {} unconfirmed",
+                    mode.spec,
+                    r.0.acked_lost,
+                    r.0.unconfirmed
+                );
+                if facts.is_empty() {
+                    facts.push(cluster_facts);
+                }
+                let (mut rec, result) = r;
+                rec.run = round;
+                runs.push((rec, result));
+            }
+        }
+    }
+    if runs.is_empty() {
+        return Err(Error::Config(
+            "durability stopped before its first run finished".into(),
+        ));
+    }
+    let cells = summarize(opts, &runs);
+
+    let config = serde_json::json!({
+        "modes": opts.modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
+        "faults": opts.faults,
+        "repeat": opts.repeat,
+        "messages": opts.messages,
+        "rate": opts.rate,
+        "duration_s": opts.duration_s,
+        "fault_at_s": opts.fault_at_s,
+        "pause_ms": opts.pause_ms,
+        "down_ms": opts.down_ms,
+        "node_timeout_ms": opts.cluster.node_timeout_ms,
+        "masters": opts.cluster.masters,
+        "replicas_per_master": opts.cluster.replicas_per_master,
+        "appendfsync": "everysec",
+        "workload": &opts.workload,
+    });
+    let results: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
+    let mut report = ScenarioReport::combined("durability", config, &results);
+    for c in &cells {
+        report = report.finding(format!(
+            "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
+             {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
+            c.mode,
+            c.fault,
+            c.acked_lost_mean,
+            c.acked_lost_min,
+            c.acked_lost_max,
+            c.unconfirmed_mean,
+            c.failed_mean,
+            thousands(c.throughput_mean.round() as u64),
+            c.throughput_vs_none,
+            crate::report::human_us(c.confirm_p50_us as u64),
+            crate::report::human_us(c.confirm_p99_us as u64),
+            c.p99_vs_none,
+            c.runs,
+        ));
+    }
+    let mut warnings: Vec<String> = memory_fs.into_iter().collect();
+    let facts = facts.into_iter().next().unwrap_or_default();
+    warnings.extend(facts.warnings.iter().cloned());
+    let run_list: Vec<DurabilityRun> = runs.into_iter().map(|(r, _)| r).collect();
+    Ok(report
+        .detail("server", &facts.server)
+        .detail("data_dirs", &facts.data_dirs)
+        .detail("warnings", &warnings)
+        .detail("cells", &cells)
+        .detail("durability_runs", &run_list))
+}
+
+/// One fresh cluster, one mode, one fault.
+async fn one_run(
+    opts: &DurabilityOptions,
+    mode: &Mode,
+    fault: Fault,
+    live: &Arc<Live>,
+) -> Result<((DurabilityRun, RunResult), ClusterFacts)> {
+    let cluster = LocalCluster::start(LocalClusterOptions {
+        aof: Aof::On(Fsync::Everysec),
+        min_replicas_to_write: mode.min_replicas,
+        ..opts.cluster.clone()
+    })
+    .await?;
+    let facts = ClusterFacts::of_local(&cluster);
+    let mut wl = Workload {
+        durability: mode.durability,
+        ..opts.workload.clone()
+    };
+    match fault {
+        Fault::None => {
+            wl.messages = opts.messages;
+            wl.rate = None;
+        }
+        _ => {
+            wl.rate = Some(opts.rate);
+            wl.messages = ((opts.rate * opts.duration_s).ceil() as u64).max(1);
+        }
+    }
+    let (result, recovered_after_s) = with_child_live(live, |child| {
+        let (cluster, wl) = (&cluster, &wl);
+        async move {
+            let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
+            tokio::pin!(load);
+            if fault == Fault::None {
+                return load.await.map(|r| (r, 0.0));
+            }
+            // The fault starts `fault_at_s` after the load's clock; the load keeps running.
+            let fault_task = async {
+                loop {
+                    if let Some(start) = child.started.get() {
+                        let at = *start + Duration::from_secs_f64(opts.fault_at_s);
+                        tokio::time::sleep_until(at.into()).await;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                strike(cluster, fault, opts).await
+            };
+            tokio::select! {
+                r = &mut load => r.map(|r| (r, 0.0)),
+                f = fault_task => match f {
+                    Ok(secs) => load.await.map(|r| (r, secs)),
+                    Err(e) => {
+                        child.stop.store(true, Relaxed);
+                        let _ = load.await;
+                        Err(e)
+                    }
+                },
+            }
+        }
+    })
+    .await?;
+    drop(cluster);
+    let c = &result.counts;
+    let rec = DurabilityRun {
+        mode: mode.spec.clone(),
+        fault,
+        run: 0,
+        attempted: c.attempted,
+        produced: c.produced,
+        acked_lost: c.lost,
+        unconfirmed: c.unconfirmed,
+        failed: c.produce_failed,
+        indeterminate: c.produce_indeterminate,
+        elapsed_seconds: result.elapsed_seconds,
+        throughput_msgs_per_sec: result.throughput_msgs_per_sec,
+        confirm_latency_us: result.confirm_latency_us.clone(),
+        latency_us: result.latency_us.clone(),
+        verdict: result.verdict.clone(),
+        recovered_after_s: finite(recovered_after_s),
+    };
+    Ok(((rec, result), facts))
+}
+
+/// Applies `fault` to shard 0 (node 0 and its replicas) and waits until every node is healthy
+/// again; returns the seconds that took from the fault's start.
+async fn strike(cluster: &LocalCluster, fault: Fault, opts: &DurabilityOptions) -> Result<f64> {
+    let began = Instant::now();
+    match fault {
+        Fault::None => return Ok(0.0),
+        Fault::Pause => {
+            cluster.pause(0, true)?;
+            tokio::time::sleep(Duration::from_millis(opts.pause_ms)).await;
+            cluster.pause(0, false)?;
+        }
+        Fault::ShardKill => {
+            let shard: Vec<usize> = (0..cluster.ports().len())
+                .filter(|&i| i == 0 || cluster.initial_role(i) == NodeRole::Replica(0))
+                .collect();
+            for &i in &shard {
+                cluster.kill(i);
+            }
+            tokio::time::sleep(Duration::from_millis(opts.down_ms)).await;
+            // The master first: its replicas then sync from what its AOF kept.
+            for &i in &shard {
+                cluster.restart(i).await?;
+            }
+        }
+    }
+    cluster
+        .wait_healthy(Instant::now() + Duration::from_secs(60))
+        .await?;
+    Ok(began.elapsed().as_secs_f64())
+}
+
+fn summarize(opts: &DurabilityOptions, runs: &[(DurabilityRun, RunResult)]) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for fault in &opts.faults {
+        for mode in &opts.modes {
+            let of: Vec<&DurabilityRun> = runs
+                .iter()
+                .map(|(r, _)| r)
+                .filter(|r| r.mode == mode.spec && r.fault == *fault)
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            let mean = |f: &dyn Fn(&DurabilityRun) -> f64| {
+                mean_stddev(&of.iter().map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let (tput, tput_sd) = mean(&|r| r.throughput_msgs_per_sec);
+            let (p99, p99_sd) = mean(&|r| r.confirm_latency_us.p99 as f64);
+            cells.push(Cell {
+                mode: mode.spec.clone(),
+                fault: *fault,
+                runs: of.len(),
+                acked_lost_mean: mean(&|r| r.acked_lost as f64).0,
+                acked_lost_min: of.iter().map(|r| r.acked_lost).min().unwrap_or(0),
+                acked_lost_max: of.iter().map(|r| r.acked_lost).max().unwrap_or(0),
+                unconfirmed_mean: mean(&|r| r.unconfirmed as f64).0,
+                failed_mean: mean(&|r| (r.failed + r.indeterminate) as f64).0,
+                throughput_mean: tput,
+                throughput_stddev: tput_sd,
+                confirm_p50_us: mean(&|r| r.confirm_latency_us.p50 as f64).0,
+                confirm_p99_us: p99,
+                confirm_p99_stddev_us: p99_sd,
+                throughput_vs_none: 0.0,
+                p99_vs_none: 0.0,
+            });
+        }
+    }
+    let base: Vec<(Fault, f64, f64)> = cells
+        .iter()
+        .filter(|c| c.mode == "none")
+        .map(|c| (c.fault, c.throughput_mean, c.confirm_p99_us))
+        .collect();
+    for c in &mut cells {
+        if let Some((_, t, p)) = base.iter().find(|(f, _, _)| *f == c.fault) {
+            c.throughput_vs_none = if *t > 0.0 {
+                finite(c.throughput_mean / t)
+            } else {
+                0.0
+            };
+            c.p99_vs_none = if *p > 0.0 {
+                finite(c.confirm_p99_us / p)
+            } else {
+                0.0
+            };
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_and_faults_parse() {
+        let all = Mode::all();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[4].min_replicas, Some(1));
+        assert_eq!(all[4].durability, Durability::None);
+        assert!("min-replicas:0".parse::<Mode>().is_err());
+        assert!("wait"
+            .parse::<Mode>()
+            .unwrap_err()
+            .contains("min-replicas:N"));
+        for f in Fault::all() {
+            assert_eq!(f.to_string().parse::<Fault>(), Ok(f));
+        }
+        assert!("reboot".parse::<Fault>().is_err());
+    }
+}

@@ -45,15 +45,31 @@ fn spawn_workers(dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)], n:
     workers
 }
 
-/// A 3-master cluster, a temporary directory with an empty `results` directory in it (the
+/// Runs `n` workers to their end: each must succeed and say which of the `n` it was.
+fn run_workers(dir: &Path, out: &Path, args: &[&str], env: &[(&str, &str)], n: usize) {
+    let mut workers = spawn_workers(dir, out, args, env, n);
+    for (i, c) in workers.0.iter_mut().enumerate() {
+        let status = wait_bounded(c, LIMIT).expect("worker finished in time");
+        let log = std::fs::read_to_string(dir.join(format!("worker-{i}.log"))).unwrap();
+        assert!(status.success(), "worker {i}: {status}\n{log}");
+        assert!(
+            log.contains(&format!("rcstress worker {i} of {n}")),
+            "{log}"
+        );
+    }
+}
+
+/// A 3-master cluster (with `replicas` each), a temporary directory with an empty `results` directory in it (the
 /// workers' `--out`), and the cluster's `--nodes`.
-async fn setup() -> (
+async fn setup(
+    replicas: usize,
+) -> (
     redis_cluster_stress::LocalCluster,
     tempfile::TempDir,
     PathBuf,
     String,
 ) {
-    let cluster = support::cluster(3, 0).await;
+    let cluster = support::cluster(3, replicas).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results");
     std::fs::create_dir(&out).unwrap();
@@ -66,7 +82,7 @@ async fn setup() -> (
 /// unexpected; the merged histogram holds every worker's count; XLEN agrees.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_worker_processes_merge_into_one_clean_run() {
-    let (cluster, dir, out, nodes) = setup().await;
+    let (cluster, dir, out, nodes) = setup(0).await;
     let env = [("REDIS_PASSWORD", cluster.password())];
     let args = [
         "--messages",
@@ -82,14 +98,7 @@ async fn three_worker_processes_merge_into_one_clean_run() {
         "--quiet",
         "2",
     ];
-    let mut workers = spawn_workers(dir.path(), &out, &args, &env, 3);
-    for (i, c) in workers.0.iter_mut().enumerate() {
-        let status = wait_bounded(c, LIMIT).expect("worker finished in time");
-        let log = std::fs::read_to_string(dir.path().join(format!("worker-{i}.log"))).unwrap();
-        assert!(status.success(), "worker {i}: {status}\n{log}");
-        assert!(log.contains(&format!("rcstress worker {i} of 3")), "{log}");
-    }
-    drop(workers);
+    run_workers(dir.path(), &out, &args, &env, 3);
 
     let json = dir.path().join("merged.json");
     let html = dir.path().join("merged.html");
@@ -228,7 +237,7 @@ fn a_worker_without_identity_or_cluster_says_what_is_missing() {
 /// once with 128 + 15, writes no result file, and leaves nothing running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_stopped_before_the_start_writes_nothing() {
-    let (cluster, dir, out, nodes) = setup().await;
+    let (cluster, dir, out, nodes) = setup(0).await;
     let env = [("REDIS_PASSWORD", cluster.password())];
     let args = ["--start-in", "60", "--nodes", &nodes];
     let mut workers = spawn_workers(dir.path(), &out, &args, &env, 1);
@@ -248,11 +257,7 @@ async fn a_worker_stopped_before_the_start_writes_nothing() {
 /// server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_honour_durability_and_the_merge_adds_their_confirmations() {
-    let cluster = support::cluster(3, 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results");
-    std::fs::create_dir(&out).unwrap();
-    let nodes = cluster.endpoint().nodes_display();
+    let (cluster, dir, out, nodes) = setup(1).await;
     let env = [("REDIS_PASSWORD", cluster.password())];
     let args = [
         "--messages",
@@ -262,7 +267,7 @@ async fn workers_honour_durability_and_the_merge_adds_their_confirmations() {
         "--consumers",
         "2",
         "--durability",
-        "wait:1",
+        "wait:1:2000",
         "--start-in",
         "4",
         "--nodes",
@@ -270,13 +275,7 @@ async fn workers_honour_durability_and_the_merge_adds_their_confirmations() {
         "--quiet",
         "2",
     ];
-    let mut workers = spawn_workers(dir.path(), &out, &args, &env, 2);
-    for (i, c) in workers.0.iter_mut().enumerate() {
-        let status = wait_bounded(c, LIMIT).expect("worker finished in time");
-        let log = std::fs::read_to_string(dir.path().join(format!("worker-{i}.log"))).unwrap();
-        assert!(status.success(), "worker {i}: {status}\n{log}");
-    }
-    drop(workers);
+    run_workers(dir.path(), &out, &args, &env, 2);
     let json = dir.path().join("merged.json");
     let merged = run_in(
         dir.path(),
@@ -297,7 +296,10 @@ async fn workers_honour_durability_and_the_merge_adds_their_confirmations() {
         let p = out.join(format!("worker-{i}-of-2.json"));
         let f: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-        assert_eq!(f["config"]["workload"]["durability"], "wait:1", "{f:.300}");
+        assert_eq!(
+            f["config"]["workload"]["durability"], "wait:1:2000",
+            "{f:.300}"
+        );
         let h = redis_cluster_stress::distributed::decode_histogram(
             f["confirm_histogram"].as_str().unwrap(),
             "test",

@@ -8,6 +8,7 @@
 //! - [`workload`]: a run of the cycle ([`Workload`] → [`RunResult`]).
 //! - [`check`]: the ledger of every message and the delivery checker.
 //! - [`metrics`]: latency histograms, errors by kind, a series over time (per interval and per shard).
+//! - [`cost`]: client and server CPU per message, and whether the replicas were in sync.
 //! - [`config`]: settings from flags, environment and `.env`.
 //! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod config;
+pub mod cost;
 pub mod distributed;
 pub mod durability;
 pub mod error;

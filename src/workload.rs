@@ -313,6 +313,8 @@ pub struct RunResult {
     pub ledger_bytes: usize,
     /// Peak resident memory of this process so far (VmHWM), bytes; 0 where /proc is missing.
     pub client_peak_rss_bytes: u64,
+    /// Client and server CPU per message, and whether every replica was in sync.
+    pub cost: crate::cost::Cost,
     /// Histograms and ledger bits of a worker's run (only kept when `Workload::worker` is set).
     #[serde(skip)]
     pub raw: Option<RawRun>,
@@ -431,6 +433,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
             _ = until_stopped(&live) => return Err(Error::Config("stopped before the common start time".into())),
         }
     }
+    let cost = crate::cost::CostProbe::start(endpoint).await?;
     // The clock starts here, after the connections: connecting is not part of the run.
     let start = Instant::now();
     let start_us = now_us();
@@ -540,7 +543,15 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         tracing::warn!("some tasks did not stop in time; aborting them");
         tasks.abort_all();
     }
-    finish(&shared, workload, &mut admin, ended_by).await
+    let cost = cost.stop().await;
+    let mut result = finish(&shared, workload, &mut admin, ended_by).await?;
+    let done = if workload.consumers > 0 {
+        result.counts.acked
+    } else {
+        result.counts.produced
+    };
+    result.cost = cost.per_message(done);
+    Ok(result)
 }
 
 /// Polls progress every 10 ms and decides when the run is over.
@@ -1171,6 +1182,7 @@ async fn finish(
         disagreements,
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),
+        cost: Default::default(),
         raw: wl.worker.as_ref().map(|_| {
             let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
             RawRun {

@@ -173,6 +173,11 @@ async fn the_durability_scenarios_counts_pass_the_checker() {
         "WAIT 1 confirmed a write that was then rolled back: {wait}"
     );
     assert!(json["data_dirs"].as_array().is_some_and(|d| !d.is_empty()));
+    // The runs' cost pooled: CPU over the messages of both runs, not the first run's.
+    let cost = &json["cost"];
+    assert_eq!(n(cost, "messages"), c.acked, "{cost}");
+    assert!(cost["client_cpu_seconds"].as_f64().unwrap() > 0.0, "{cost}");
+    assert!(cost["server_cpu_us_per_msg"].as_f64().is_some(), "{cost}");
 }
 
 /// The durability scenario refuses node data on a memory file system (/dev/shm is tmpfs), where

@@ -15,7 +15,7 @@ use rand::Rng;
 use super::process::{OwnedChild, Spawner};
 use super::server::{check_server, find_server, ServerInfo};
 use super::tls::{generate_node_tls, NodeTlsFiles, Tls};
-use super::topology::{parse_cluster_nodes, parse_info_fields, ClusterInfo};
+use super::topology::{parse_cluster_nodes, parse_info_fields, replica_sync_problem, ClusterInfo};
 use super::{short, Credentials, Endpoint};
 use crate::storage::{fs_type, DataDir, FsType};
 use crate::{Error, Result};
@@ -595,7 +595,8 @@ impl LocalCluster {
     }
 
     /// Waits until every running node says `cluster_state:ok` with all slots, knows every node,
-    /// and every running replica has its link to its master up.
+    /// has loaded its data, and every running replica has its link to its master up with no sync
+    /// in progress: nothing is measured on a cluster whose replicas are still catching up.
     pub async fn wait_healthy(&self, deadline: Instant) -> Result<()> {
         let expected = self.lock().len();
         self.wait_until(
@@ -604,14 +605,9 @@ impl LocalCluster {
             |nodes_text, info| {
                 let ci = ClusterInfo::parse(&info.0);
                 let entries = parse_cluster_nodes(nodes_text);
-                let me = entries.iter().find(|e| e.is_myself());
-                let replica_ok = match me {
-                    Some(e) if !e.is_master() => {
-                        let repl = parse_info_fields(&info.1);
-                        repl.get("master_link_status").map(String::as_str) == Some("up")
-                    }
-                    _ => true,
-                };
+                // A replica counts once its link is up and no sync is in progress, any node once
+                // it has loaded its data (`INFO`; the role in CLUSTER NODES can lag it).
+                let replica_ok = replica_sync_problem(&parse_info_fields(&info.1)).is_none();
                 // A replica that a peer still sees as a master without slots is not attached yet
                 // in that peer's view (gossip lags REPLICATE); failed nodes are left out.
                 let roles_settled = entries
@@ -623,7 +619,7 @@ impl LocalCluster {
         .await
     }
 
-    /// Polls CLUSTER NODES, CLUSTER INFO and INFO replication on every running node until `ok`
+    /// Polls CLUSTER NODES, CLUSTER INFO and INFO (default sections) on every running node until `ok`
     /// holds for all, or the deadline passes (the error names the first node that was not ready).
     async fn wait_until<F>(&self, deadline: Instant, what: &str, ok: F) -> Result<()>
     where
@@ -657,8 +653,8 @@ impl LocalCluster {
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| Error::redis("CLUSTER INFO", e))?;
+                    // The default sections: `replication` and `persistence` (`loading`).
                     let repl: String = redis::cmd("INFO")
-                        .arg("replication")
                         .query_async(&mut conn)
                         .await
                         .map_err(|e| Error::redis("INFO", e))?;

@@ -533,6 +533,9 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             .map(|(f, _)| f.client_peak_rss_bytes)
             .max()
             .unwrap_or(0),
+        cost: crate::cost::Cost::concurrent(
+            &files.iter().map(|(f, _)| &f.cost).collect::<Vec<_>>(),
+        ),
         raw: None,
     };
     Ok(Merged {

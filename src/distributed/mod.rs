@@ -67,6 +67,10 @@ pub struct WorkerFile {
     #[serde(default)]
     pub confirm_histogram: String,
     pub ledger: EncodedLedger,
+    /// The worker's client CPU and what it read of the servers' CPU over its run; zero in files
+    /// of older workers.
+    #[serde(default)]
+    pub cost: crate::cost::Cost,
     /// The worker's workload and cluster, for the report's configuration.
     pub config: serde_json::Value,
 }

@@ -278,6 +278,7 @@ pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
         delivery_histogram: encode_histogram(&raw.delivery)?,
         confirm_histogram: encode_histogram(&raw.confirm)?,
         ledger: EncodedLedger::encode(&raw.ledger),
+        cost: r.cost.clone(),
         config: serde_json::json!({ "workload": workload, "cluster": settings.cluster.describe() }),
     };
     sink.commit(&file)?;

@@ -20,6 +20,7 @@ const DRAWN: &[&str] = &[
     "runs",
     "crashes_over_time",
     "disagreements",
+    "cost",
     "warnings",
     "cells",
     "server_cells",
@@ -54,6 +55,9 @@ pub fn scenario_page(report: &Value) -> String {
         esc(&subtitle(r))
     );
     verdict_banner(&mut b, r);
+    if let Some(line) = cost_line(r) {
+        let _ = write!(b, "<p class=\"cost\">{}</p>", esc(&line));
+    }
     if let Some(Value::Array(w)) = r.get("warnings") {
         for line in w.iter().filter_map(Value::as_str) {
             let _ = write!(
@@ -123,6 +127,25 @@ fn subtitle(r: &Map<String, Value>) -> String {
         num(r.get("elapsed_seconds")),
         thousands(num(r.get("throughput_msgs_per_sec")).round() as u64)
     )
+}
+
+/// "CPU per message: client 3.10 µs · server 9.52 µs (masters 6.10, replicas 3.42)", from `cost`.
+fn cost_line(r: &Map<String, Value>) -> Option<String> {
+    let c = r.get("cost")?.as_object()?;
+    let client = c.get("client_cpu_us_per_msg")?.as_f64()?;
+    let mut line = format!("CPU per message: client {client:.2} µs");
+    if let Some(all) = c.get("server_cpu_us_per_msg").and_then(Value::as_f64) {
+        let _ = write!(
+            line,
+            " · server {all:.2} µs (masters {:.2}, replicas {:.2})",
+            num(c.get("server_master_cpu_us_per_msg")),
+            num(c.get("server_replica_cpu_us_per_msg"))
+        );
+    }
+    if c.get("replicas_in_sync") == Some(&Value::Bool(false)) {
+        line.push_str(" · a replica was not in sync at the start");
+    }
+    Some(line)
 }
 
 fn verdict_banner(b: &mut String, r: &Map<String, Value>) {
@@ -903,6 +926,26 @@ mod tests {
         );
         assert!(page.contains("custom_flag"));
         assert!(!page.contains("NaN"));
+    }
+
+    /// The run's cost is one line under the verdict (not a generic table), and a run whose
+    /// replicas were not in sync says so there.
+    #[test]
+    fn cost_is_one_line_and_says_when_replicas_were_not_in_sync() {
+        let report = serde_json::json!({
+            "scenario": "failover",
+            "cost": {"client_cpu_us_per_msg": 3.104, "server_cpu_us_per_msg": 9.5,
+                     "server_master_cpu_us_per_msg": 6.1, "server_replica_cpu_us_per_msg": 3.4,
+                     "replicas_in_sync": false}
+        });
+        let page = scenario_page(&report);
+        assert!(page.contains(
+            "CPU per message: client 3.10 µs · server 9.50 µs (masters 6.10, replicas 3.40) · a replica was not in sync at the start"
+        ));
+        assert!(!page.contains("<h2>cost</h2>"));
+        let unmeasured = serde_json::json!({"cost": {"client_cpu_us_per_msg": 2.0, "server_cpu_us_per_msg": null, "replicas_in_sync": true}});
+        let page = scenario_page(&unmeasured);
+        assert!(page.contains("CPU per message: client 2.00 µs</p>"));
     }
 
     #[test]

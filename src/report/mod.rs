@@ -271,6 +271,10 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         r.ledger_bytes as f64 / 1e6,
         r.client_peak_rss_bytes as f64 / 1e6
     ));
+    s.push_str(&format!("  cpu         {}\n", r.cost.line()));
+    if let Some(w) = r.cost.sync_warning() {
+        s.push_str(&format!("  warning     {w}\n"));
+    }
     if c.unconfirmed > 0 {
         s.push_str(&format!(
             "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",

@@ -294,6 +294,8 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         "data_dir": opts.cluster.data_dir.clone().unwrap_or_else(std::env::temp_dir),
     });
     let mut report = ScenarioReport::from_run("aof-compare", config, first);
+    // One run's cost is not the comparison's.
+    report.details.remove("cost");
     report.verdict = verdict;
     report.counts = counts;
     report.errors = errors;

@@ -51,7 +51,8 @@ pub struct ScenarioReport {
 }
 
 impl ScenarioReport {
-    /// A report whose common fields come from one run of the workload.
+    /// A report whose common fields come from one run of the workload, with that run's `cost`
+    /// (and, when a replica was not in sync as it started, a finding that says so).
     pub fn from_run(scenario: &str, config: serde_json::Value, run: &RunResult) -> Self {
         let report = ScenarioReport {
             scenario: scenario.to_string(),
@@ -65,12 +66,18 @@ impl ScenarioReport {
             series: run.series.clone(),
             events: Vec::new(),
             details: serde_json::Map::new(),
+        }
+        .detail("cost", &run.cost);
+        let report = match run.cost.sync_warning() {
+            Some(w) => report.finding(w),
+            None => report,
         };
         run.notes.iter().fold(report, |r, n| r.finding(n.clone()))
     }
 
     /// A report over several runs: counts, errors and elapsed time summed over them, latency from
-    /// their histograms added together, no series, and the checker's verdict on the summed counts.
+    /// their histograms added together, no series, the checker's verdict on the summed counts,
+    /// and `cost` pooled over the runs ([`crate::cost::Cost::pooled`]).
     pub fn combined(scenario: &str, config: serde_json::Value, runs: &[&RunResult]) -> Self {
         let mut report = Self::from_run(scenario, config, runs[0]);
         let mut counts = Counts::default();
@@ -97,7 +104,15 @@ impl ScenarioReport {
         report.latency_us = Latency::from_histogram(&histogram);
         report.elapsed_seconds = crate::metrics::finite(elapsed);
         report.series = Vec::new();
-        report
+        // CPU adds up like counts do: the runs' CPU over the runs' messages (a weighted mean).
+        let costs: Vec<&crate::cost::Cost> = runs.iter().map(|r| &r.cost).collect();
+        let cost = crate::cost::Cost::pooled(&costs);
+        // `from_run` warned about the first run only.
+        let report = match cost.sync_warning() {
+            Some(w) if runs[0].cost.replicas_in_sync => report.finding(w),
+            _ => report,
+        };
+        report.detail("cost", cost)
     }
 
     /// Adds the measured cluster's server, data dirs and warnings (`server`, `data_dirs`,

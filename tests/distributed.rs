@@ -136,6 +136,16 @@ async fn three_worker_processes_merge_into_one_clean_run() {
     assert_eq!(v["verdict"], "ok", "{merged}");
     assert_eq!(v["command"], "merge");
     assert_eq!(v["redis_xlen"], 90_000);
+    // The cost covers every worker's messages: client CPU added up, the servers read once.
+    assert_eq!(v["cost"]["messages"], 90_000, "{v}");
+    assert!(
+        v["cost"]["client_cpu_seconds"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
+    assert!(
+        v["cost"]["server_cpu_us_per_msg"].as_f64().unwrap() > 0.0,
+        "{v}"
+    );
     assert_eq!(v["disagreements"].as_array().unwrap().len(), 0, "{v}");
     let workers = v["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 3);

@@ -45,10 +45,13 @@ struct ProducerBook {
     delivered: AtomicBits,
     recovered: AtomicBits,
     acked: AtomicBits,
+    /// Delivered through XAUTOCLAIM at least once (so a merge of workers' ledgers can tell a
+    /// take-over from a second new delivery). Empty outside a worker's ledger.
+    claimed: AtomicBits,
 }
 
 impl ProducerBook {
-    fn new(n: u64) -> Self {
+    fn new(n: u64, claims: bool) -> Self {
         ProducerBook {
             attempted: AtomicBits::new(n),
             produced: AtomicBits::new(n),
@@ -56,6 +59,7 @@ impl ProducerBook {
             delivered: AtomicBits::new(n),
             recovered: AtomicBits::new(n),
             acked: AtomicBits::new(n),
+            claimed: AtomicBits::new(if claims { n } else { 0 }),
         }
     }
 }
@@ -125,6 +129,9 @@ pub struct Ledger {
     unexpected: AtomicU64,
     produce_failed: AtomicU64,
     unconfirmed: AtomicU64,
+    /// A worker's ledger: deliveries of messages other workers sent are booked, not judged
+    /// (only the union of all workers' ledgers knows what was sent).
+    defer_foreign: bool,
 }
 
 impl Ledger {
@@ -137,8 +144,15 @@ impl Ledger {
     /// A ledger for a run over `shards` shard keys that started at `since_us` (µs since the
     /// epoch): tags claiming an earlier send time are unexpected.
     pub fn for_run(per_producer: &[u64], shards: usize, since_us: u64) -> Self {
+        Ledger::with_books(per_producer, shards, since_us, false)
+    }
+
+    fn with_books(per_producer: &[u64], shards: usize, since_us: u64, worker: bool) -> Self {
         Ledger {
-            books: per_producer.iter().map(|&n| ProducerBook::new(n)).collect(),
+            books: per_producer
+                .iter()
+                .map(|&n| ProducerBook::new(n, worker))
+                .collect(),
             since_us,
             newest: (0..shards.max(1))
                 .map(|_| Mutex::new(EntryId::default()))
@@ -151,7 +165,16 @@ impl Ledger {
             unexpected: AtomicU64::new(0),
             produce_failed: AtomicU64::new(0),
             unconfirmed: AtomicU64::new(0),
+            defer_foreign: worker,
         }
+    }
+
+    /// The ledger of one worker of a distributed run: sized for every producer of the whole run
+    /// (`per_producer` by global producer id). A delivery of a message this worker did not send
+    /// is booked as delivered instead of unexpected; `rcstress merge` judges it. `since_us` is
+    /// the common start: no worker sends before it (by its own clock).
+    pub fn for_worker(per_producer: &[u64], shards: usize, since_us: u64) -> Self {
+        Ledger::with_books(per_producer, shards, since_us, true)
     }
 
     fn book(&self, tag: &MessageTag) -> Option<&ProducerBook> {
@@ -159,9 +182,14 @@ impl Ledger {
     }
 
     /// The book of a message this run sent (attempted, and not claiming an earlier send time).
+    /// A worker's ledger also takes any in-range message of another worker: only the union of
+    /// the ledgers knows whether it was sent.
     fn ours(&self, tag: &MessageTag) -> Option<&ProducerBook> {
-        self.book(tag)
-            .filter(|b| b.attempted.get(tag.seq) && tag.sent_us >= self.since_us)
+        self.book(tag).filter(|b| {
+            let sent =
+                b.attempted.get(tag.seq) || (self.defer_foreign && tag.seq < b.attempted.len);
+            sent && tag.sent_us >= self.since_us
+        })
     }
 
     /// Raises shard's newest delivered id to `id`; returns whether `id` was above it.
@@ -235,6 +263,9 @@ impl Ledger {
             self.unexpected.fetch_add(1, Relaxed);
             return DeliveryKind::Unexpected;
         };
+        if via == Via::Claim {
+            book.claimed.set(tag.seq);
+        }
         let seen = book.delivered.set(tag.seq) == Some(true);
         let kind = match (via, seen) {
             (_, false) => DeliveryKind::First,
@@ -348,8 +379,108 @@ impl Ledger {
     pub fn heap_bytes(&self) -> usize {
         self.books
             .iter()
-            .map(|b| 6 * b.attempted.words.len() * 8)
+            .map(|b| (6 * b.attempted.words.len() + b.claimed.words.len()) * 8)
             .sum()
+    }
+
+    /// Every bit of the ledger, for a worker's result file (see [`LedgerSnapshot`]).
+    pub fn snapshot(&self) -> LedgerSnapshot {
+        let words = |bits: &AtomicBits| bits.words.iter().map(|w| w.load(Relaxed)).collect();
+        LedgerSnapshot {
+            producers: self
+                .books
+                .iter()
+                .map(|b| {
+                    let sets = [
+                        &b.attempted,
+                        &b.produced,
+                        &b.indeterminate,
+                        &b.delivered,
+                        &b.recovered,
+                        &b.acked,
+                        &b.claimed,
+                    ];
+                    BookSnapshot::from_sets(b.attempted.len, sets.map(words))
+                })
+                .collect(),
+            duplicated: self.duplicated.load(Relaxed),
+            duplicate_writes: self.duplicate_writes.load(Relaxed),
+            redelivered: self.redelivered.load(Relaxed),
+            unexpected: self.unexpected.load(Relaxed),
+            produce_failed: self.produce_failed.load(Relaxed),
+            unconfirmed: self.unconfirmed.load(Relaxed),
+        }
+    }
+}
+
+/// A ledger's bits at the end of a run, by producer id: what a worker hands to `rcstress merge`.
+/// Word `w` bit `b` of a set is the message with sequence number `64 w + b`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LedgerSnapshot {
+    pub producers: Vec<BookSnapshot>,
+    /// Duplicates this ledger saw by itself (a second delivery within one worker).
+    pub duplicated: u64,
+    /// Duplicate writes and redeliveries this ledger saw by itself (see [`Counts`]).
+    pub duplicate_writes: u64,
+    pub redelivered: u64,
+    /// Deliveries this ledger could not place at all (no tag, producer or sequence out of range).
+    pub unexpected: u64,
+    pub produce_failed: u64,
+    /// Sends whose WAIT / WAITAOF fell short (booked as indeterminate; see [`Ledger::unconfirmed`]).
+    pub unconfirmed: u64,
+}
+
+/// One producer's bit sets in a [`LedgerSnapshot`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BookSnapshot {
+    pub messages: u64,
+    pub attempted: Vec<u64>,
+    pub produced: Vec<u64>,
+    pub indeterminate: Vec<u64>,
+    pub delivered: Vec<u64>,
+    pub recovered: Vec<u64>,
+    pub acked: Vec<u64>,
+    pub claimed: Vec<u64>,
+}
+
+impl BookSnapshot {
+    /// The sets' names, in the order of [`BookSnapshot::sets`] and [`BookSnapshot::from_sets`].
+    pub const NAMES: [&'static str; 7] = [
+        "attempted",
+        "produced",
+        "indeterminate",
+        "delivered",
+        "recovered",
+        "acked",
+        "claimed",
+    ];
+
+    /// Every set, in the order of [`BookSnapshot::NAMES`].
+    pub fn sets(&self) -> [&Vec<u64>; 7] {
+        [
+            &self.attempted,
+            &self.produced,
+            &self.indeterminate,
+            &self.delivered,
+            &self.recovered,
+            &self.acked,
+            &self.claimed,
+        ]
+    }
+
+    /// A book from its sets, in the order of [`BookSnapshot::NAMES`].
+    pub fn from_sets(messages: u64, sets: [Vec<u64>; 7]) -> Self {
+        let [attempted, produced, indeterminate, delivered, recovered, acked, claimed] = sets;
+        BookSnapshot {
+            messages,
+            attempted,
+            produced,
+            indeterminate,
+            delivered,
+            recovered,
+            acked,
+            claimed,
+        }
     }
 }
 
@@ -480,9 +611,20 @@ pub fn settle_lost(
     scans: &[ShardScan],
     shard_of: impl Fn(u32, u64) -> usize,
 ) {
+    settle_undelivered(counts, scans, shard_of, |f| ledger.for_each_undelivered(f));
+}
+
+/// [`settle_lost`] over any source of the lost candidates: `undelivered` calls its argument with
+/// `(producer, seq)` of each message acknowledged by Redis and never delivered.
+pub fn settle_undelivered(
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    shard_of: impl Fn(u32, u64) -> usize,
+    undelivered: impl FnOnce(&mut dyn FnMut(u32, u64)),
+) {
     let stored = stored_messages(scans);
     let (mut lost, mut unverifiable) = (0, 0);
-    ledger.for_each_undelivered(|p, seq| {
+    undelivered(&mut |p, seq| {
         if scans.get(shard_of(p, seq)).is_none_or(|s| s.is_none()) {
             unverifiable += 1;
         } else if !stored.contains(&(p, seq)) {
@@ -493,11 +635,30 @@ pub fn settle_lost(
     counts.unverifiable = unverifiable;
 }
 
+/// Calls `f(producer, seq)` for every bit set in `produced` and clear in `delivered`, where
+/// `word(set, w)` reads word `w` of a set (0: produced, 1: delivered).
+pub fn for_each_produced_not_delivered(
+    producer: u32,
+    words: usize,
+    word: impl Fn(usize) -> (u64, u64),
+    f: &mut impl FnMut(u32, u64),
+) {
+    for w in 0..words {
+        let (produced, delivered) = word(w);
+        let mut bits = produced & !delivered;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as u64;
+            f(producer, w as u64 * 64 + i);
+            bits &= bits - 1;
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn tag(p: u32, s: u64) -> MessageTag {
+    pub(crate) fn tag(p: u32, s: u64) -> MessageTag {
         MessageTag {
             producer: p,
             seq: s,
@@ -616,6 +777,46 @@ mod tests {
         assert!(
             c.verdict().is_ok(),
             "a duplicate is a finding, not a failure"
+        );
+    }
+
+    #[test]
+    fn a_worker_ledger_books_other_workers_messages_but_not_ones_from_before_the_run() {
+        let l = Ledger::for_worker(&[4, 4], 1, 1_000);
+        produce(&l, 0, 0);
+        let foreign = MessageTag {
+            producer: 1,
+            seq: 2,
+            sent_us: 1_000,
+        };
+        assert_eq!(
+            l.delivered(Some(&foreign), Via::New, at(1)),
+            DeliveryKind::First
+        );
+        assert!(
+            l.acked(&foreign),
+            "another worker's message: its ack is booked"
+        );
+        let old = MessageTag {
+            seq: 3,
+            sent_us: 999,
+            ..foreign
+        };
+        let beyond = MessageTag { seq: 4, ..foreign };
+        for t in [old, beyond] {
+            assert_eq!(
+                l.delivered(Some(&t), Via::New, at(2 + t.seq)),
+                DeliveryKind::Unexpected
+            );
+            assert!(!l.acked(&t));
+        }
+        let c = l.counts(0);
+        assert_eq!((c.delivered, c.acked, c.unexpected), (1, 1, 2));
+        let own = Ledger::for_run(&[4, 4], 1, 1_000);
+        assert_eq!(
+            own.delivered(Some(&foreign), Via::New, at(1)),
+            DeliveryKind::Unexpected,
+            "a run on its own sent nothing it did not attempt"
         );
     }
 

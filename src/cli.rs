@@ -30,6 +30,59 @@ pub enum Command {
     /// Compare the cycle (seed-style and batched) with the server's XADD-only ceiling measured
     /// by redis-benchmark on the same cluster.
     Ceiling(CeilingArgs),
+    /// One of N workers of a distributed run: takes its share of the run's producers, consumers
+    /// and rate, starts at the common time, writes its result file into --out DIR.
+    Worker(WorkerArgs),
+    /// One report (JSON, HTML) from the result files of a distributed run's workers.
+    Merge(MergeArgs),
+}
+
+/// `rcstress worker`: the run's flags are the whole run's (`--messages`, `--producers`,
+/// `--consumers`, `--rate` are totals over all workers).
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// This worker's index, from 0 (else RCSTRESS_WORKER_INDEX, RCSTRESS_WORKER_SLOT from 1 as
+    /// Swarm's {{.Task.Slot}} gives it, or Kubernetes' JOB_COMPLETION_INDEX).
+    #[arg(long)]
+    pub index: Option<usize>,
+    /// How many workers the run has (else RCSTRESS_WORKERS).
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub workers: Option<usize>,
+    /// The common start, Unix seconds, the same for every worker (else RCSTRESS_START_AT).
+    #[arg(long, value_name = "UNIX_SECS", value_parser = parse_secs_since_epoch, conflicts_with = "start_in")]
+    pub start_at: Option<f64>,
+    /// Start this many seconds from now (for workers launched together by one shell).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub start_in: Option<f64>,
+    /// The directory every worker writes its result file into (else RCSTRESS_OUT).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// End once this worker's producers are done and it acked nothing for this many seconds (a
+    /// worker cannot see when the others' messages are all acked).
+    #[arg(long, default_value_t = 3.0, value_parser = parse_secs)]
+    pub quiet: f64,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `rcstress merge DIR`.
+#[derive(Debug, Args, Clone)]
+pub struct MergeArgs {
+    /// The directory holding the workers' result files (worker-I-of-N.json).
+    pub dir: PathBuf,
+    /// Write the merged result as JSON here (the fields of `rcstress run --json`).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a self-contained HTML page with charts here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Exit 1 when the verdict is not "ok".
+    #[arg(long)]
+    pub strict: bool,
+    /// The cluster the workers ran against (XLEN / XPENDING and the final scan are asked once);
+    /// without --nodes or REDIS_CLUSTER_NODES, the nodes the workers' files name.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `rcstress ceiling`.
@@ -407,6 +460,17 @@ pub fn parse_secs_or_zero(s: &str) -> Result<f64, String> {
         Ok(0.0) => Ok(0.0),
         _ => parse_secs(s),
     }
+}
+
+/// A moment as Unix seconds (after 2001, so milliseconds and small numbers are caught).
+pub fn parse_secs_since_epoch(s: &str) -> Result<f64, String> {
+    let v = parse_positive(s, "seconds since 1970")?;
+    if !(1e9..1e10).contains(&v) {
+        return Err(format!(
+            "{s} is not a Unix time in seconds (like $(date +%s), about 1.7e9)"
+        ));
+    }
+    Ok(v)
 }
 
 /// Messages per second > 0.

@@ -118,6 +118,8 @@ pub async fn execute(opts: Opts) -> Result<Outcome> {
         Command::Cluster(ClusterCommand::Up(args)) => cluster_up(&args, &env).await,
         Command::Scenario(args) => scenario_command(&args, &env).await,
         Command::Ceiling(args) => ceiling_command(&args, &env).await,
+        Command::Worker(args) => crate::distributed::worker::command(&args, &env).await,
+        Command::Merge(args) => crate::distributed::merge::command(&args, &env).await,
     }
 }
 
@@ -641,7 +643,7 @@ async fn ceiling_command(args: &crate::cli::CeilingArgs, env: &Env) -> Result<Ou
 /// Runs `work` to its end. The first SIGINT/SIGTERM sets `live.stop`, so the work ends early and
 /// still reports what it has (the signal comes back with the result); a second one cuts it
 /// short (`Err(signal)`).
-async fn graceful<T>(
+pub(crate) async fn graceful<T>(
     work: impl std::future::Future<Output = Result<T>>,
     live: &Live,
 ) -> std::result::Result<(Result<T>, Option<i32>), i32> {

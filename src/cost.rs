@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nix::sys::resource::{getrusage, UsageWho};
 use redis::aio::MultiplexedConnection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cluster::topology::{parse_info_fields, replica_sync_problem};
 use crate::cluster::Endpoint;
@@ -48,7 +48,7 @@ fn us_per_msg(secs: f64, messages: u64) -> f64 {
 }
 
 /// The cost of one run, per message (the JSON `cost`).
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
     /// What the per-message figures divide by: acked messages (produced ones when nothing consumes).
     pub messages: u64,
@@ -126,6 +126,37 @@ impl Cost {
             replicas_in_sync: runs.iter().all(|c| c.replicas_in_sync),
             notes,
         }
+    }
+
+    /// The cost of workers that ran at the same time against one cluster (a distributed run):
+    /// client CPU adds up over the workers, as for [`Cost::pooled`]; but each worker read the
+    /// whole cluster's CPU over its own window, so adding the server figures would count the same
+    /// CPU once per worker. The server figures are the widest window's (the most CPU any worker
+    /// saw), over all the workers' messages.
+    pub fn concurrent(workers: &[&Cost]) -> Cost {
+        let mut cost = Cost::pooled(workers);
+        let widest = workers
+            .iter()
+            .filter(|c| c.server_master_cpu_seconds.is_some())
+            .max_by(|a, b| {
+                let total = |c: &Cost| {
+                    c.server_master_cpu_seconds.unwrap_or(0.0)
+                        + c.server_replica_cpu_seconds.unwrap_or(0.0)
+                };
+                total(a).total_cmp(&total(b))
+            });
+        if let Some(w) = widest {
+            let per_msg = |secs: f64| us_per_msg(secs, cost.messages);
+            cost.server_master_cpu_seconds = w.server_master_cpu_seconds;
+            cost.server_replica_cpu_seconds = w.server_replica_cpu_seconds;
+            cost.server_master_cpu_us_per_msg = w.server_master_cpu_seconds.map(per_msg);
+            cost.server_replica_cpu_us_per_msg = w.server_replica_cpu_seconds.map(per_msg);
+            cost.server_cpu_us_per_msg = w
+                .server_master_cpu_seconds
+                .zip(w.server_replica_cpu_seconds)
+                .map(|(m, r)| per_msg(m + r));
+        }
+        cost
     }
 
     /// One line for summaries: `client 3.10 µs/msg · server 9.52 µs/msg (masters 6.1, replicas 3.4)`.
@@ -398,6 +429,27 @@ mod tests {
 
     /// Pooled runs weigh by their message counts; one run without server figures leaves the
     /// pooled server figures unknown, and one unsynced run makes the pool unsynced.
+    #[test]
+    /// Workers of one distributed run read the same cluster: their client CPU adds up, the
+    /// server CPU is the widest window's, over all their messages (not counted once per worker).
+    fn concurrent_workers_add_client_cpu_and_share_the_servers() {
+        let worker = |messages: u64, client: f64, server: (f64, f64)| Cost {
+            messages,
+            client_cpu_seconds: client,
+            server_master_cpu_seconds: Some(server.0),
+            server_replica_cpu_seconds: Some(server.1),
+            replicas_in_sync: true,
+            ..Default::default()
+        };
+        let a = worker(100_000, 0.3, (2.0, 1.0));
+        let b = worker(100_000, 0.2, (2.4, 1.2));
+        let c = Cost::concurrent(&[&a, &b]);
+        assert_eq!(c.messages, 200_000);
+        assert!((c.client_cpu_us_per_msg - 2.5).abs() < 1e-9);
+        assert_eq!(c.server_master_cpu_seconds, Some(2.4));
+        assert!((c.server_cpu_us_per_msg.unwrap() - 18.0).abs() < 1e-9);
+    }
+
     #[test]
     fn pooled_cost_is_cpu_over_messages_of_all_runs() {
         let run = |messages: u64, client: f64, server: Option<(f64, f64)>, in_sync: bool| Cost {

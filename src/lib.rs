@@ -14,6 +14,7 @@
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
 //!   aof-compare), and durability and servers.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
+//! - [`distributed`]: one run over many processes (`rcstress worker` × N, `rcstress merge DIR`).
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
 //! - [`trim`]: `--trim acked | maxlen:N`, bounded streams for long runs, and what trimming removed.
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod cost;
+pub mod distributed;
 pub mod durability;
 pub mod error;
 pub mod metrics;

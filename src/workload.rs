@@ -11,8 +11,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::Value;
 use serde::Serialize;
 
-use crate::check::{settle_lost, Counts, DeliveryKind, Entry, EntryId, Ledger, ShardScan, Via};
+use crate::check::{
+    settle_undelivered, Counts, DeliveryKind, Entry, EntryId, Ledger, LedgerSnapshot, ShardScan,
+    Via,
+};
 use crate::cluster::Endpoint;
+use crate::distributed::worker::MAX_LATE;
 use crate::durability::{Confirmation, Durability};
 use crate::metrics::{
     error_kind, finite, is_indeterminate, new_histogram, ErrorLog, FirstError, Latency,
@@ -66,11 +70,43 @@ pub struct Workload {
     pub quiet_ms: u64,
     /// Delete the shard keys before the run (a clean slate).
     pub reset: bool,
+    /// This process's part of a distributed run (`rcstress worker`); `None` for a run on its own.
+    pub worker: Option<WorkerPart>,
     /// What producers wait for after each pipeline (WAIT / WAITAOF) before a message counts as
     /// acknowledged.
     pub durability: Durability,
     /// How the streams are trimmed while the run goes on ([`Trim`]).
     pub trim: Trim,
+}
+
+/// One worker's part of a distributed run: which global producer and consumer ids are its own,
+/// and when the load starts on every worker. Its `producers`, `consumers` and `rate` are already
+/// its share; `messages` is the sum of its producers' messages.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkerPart {
+    /// Global id of this worker's first producer (ids are disjoint across workers).
+    pub producer_offset: u32,
+    /// Global index of this worker's first consumer (consumer names are disjoint across workers).
+    pub consumer_offset: usize,
+    /// Messages of every producer of the whole run, by global producer id.
+    pub run_per_producer: Vec<u64>,
+    /// Consumers of the whole run: shards are shared out over all of them.
+    pub run_consumers: usize,
+    /// The common start, µs since the epoch: no engine gives a start barrier, so every worker
+    /// sets up, then waits for this moment.
+    pub start_at_us: u64,
+}
+
+/// What a worker keeps beyond the JSON of a run, for `rcstress merge`.
+#[derive(Clone, Debug)]
+pub struct RawRun {
+    /// When the load started, µs since the epoch (the zero of `series`).
+    pub start_us: u64,
+    /// Send to delivery, µs (behind `delivery_latency_us`).
+    pub delivery: Histogram<u64>,
+    /// Pipeline reply to WAIT / WAITAOF reply, µs (behind `confirm_latency_us`).
+    pub confirm: Histogram<u64>,
+    pub ledger: LedgerSnapshot,
 }
 
 impl Default for Workload {
@@ -93,6 +129,7 @@ impl Default for Workload {
             deadline_ms: 300_000,
             quiet_ms: 5_000,
             reset: true,
+            worker: None,
             durability: Durability::None,
             trim: Trim::None,
         }
@@ -120,6 +157,17 @@ impl Workload {
             .collect()
     }
 
+    /// Messages of each of this process's producers (its share in a distributed run).
+    pub fn own_per_producer(&self) -> Vec<u64> {
+        match &self.worker {
+            Some(w) => {
+                let first = w.producer_offset as usize;
+                w.run_per_producer[first..first + self.producers].to_vec()
+            }
+            None => self.per_producer(),
+        }
+    }
+
     /// Checks the numbers make sense; the message says which flag to fix.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.into()));
@@ -142,6 +190,13 @@ impl Workload {
         if let Some(r) = self.rate {
             if !(r.is_finite() && r > 0.0) {
                 return bad("--rate must be a positive number of messages per second");
+            }
+        }
+        if let Some(w) = &self.worker {
+            if w.producer_offset as usize + self.producers > w.run_per_producer.len()
+                || w.consumer_offset + self.consumers > w.run_consumers
+            {
+                return bad("a worker's producers or consumers lie outside the run's");
             }
         }
         Ok(())
@@ -274,6 +329,9 @@ pub struct RunResult {
     pub client_peak_rss_bytes: u64,
     /// Client and server CPU per message, and whether every replica was in sync.
     pub cost: crate::cost::Cost,
+    /// Histograms and ledger bits of a worker's run (only kept when `Workload::worker` is set).
+    #[serde(skip)]
+    pub raw: Option<RawRun>,
 }
 
 /// Shared state of one run.
@@ -349,12 +407,20 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     workload.durability.check_supported(endpoint).await?;
     let shards = Shards::plan(endpoint, &workload.stream, &workload.group, shard_count).await?;
     let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
+    if let Some(w) = workload.worker.as_ref().filter(|_| workload.reset) {
+        // Deleting the keys once others may be writing would lose their messages.
+        if now_us() >= w.start_at_us {
+            return Err(Error::Config(
+                "the common start time passed before this worker was set up, too late to reset the streams; start the workers with more lead time".into(),
+            ));
+        }
+    }
     if workload.reset {
         shards.reset(&mut admin).await?;
     } else {
         shards.create_groups(&mut admin).await?;
     }
-    let per_producer = workload.per_producer();
+    let per_producer = workload.own_per_producer();
     // Connections first, so that connecting is not part of the measured time.
     let mut producer_conns = Vec::new();
     // A WAIT / WAITAOF blocks its connection for up to its timeout, and the lanes of a shard
@@ -374,12 +440,28 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
         None => None,
     };
 
+    if let Some(w) = &workload.worker {
+        let wait = Duration::from_micros(w.start_at_us.saturating_sub(now_us()));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = until_stopped(&live) => return Err(Error::Config("stopped before the common start time".into())),
+        }
+    }
     let cost = crate::cost::CostProbe::start(endpoint).await?;
     // The clock starts here, after the connections: connecting is not part of the run.
     let start = Instant::now();
     let start_us = now_us();
     let shared = Arc::new(Shared {
-        ledger: Ledger::for_run(&per_producer, shards.keys.len(), start_us),
+        ledger: match &workload.worker {
+            // Other workers may have started up to MAX_LATE before this one (`--start-in` gives
+            // each its own start): their messages are of this run too.
+            Some(w) => Ledger::for_worker(
+                &w.run_per_producer,
+                shards.keys.len(),
+                w.start_at_us.saturating_sub(MAX_LATE.as_micros() as u64),
+            ),
+            None => Ledger::for_run(&per_producer, shards.keys.len(), start_us),
+        },
         live: live.clone(),
         errors: ErrorLog::default(),
         start,
@@ -396,6 +478,7 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     });
     let _ = live.started.set(shared.start);
     let mut tasks = tokio::task::JoinSet::new();
+    let producer_offset = workload.worker.as_ref().map_or(0, |w| w.producer_offset);
     for (p, conn) in producer_conns.into_iter().enumerate() {
         let count = per_producer[p];
         // Each lane is bound to one shard (`inflight` lanes per shard) and sends only that
@@ -411,12 +494,15 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
             .collect();
         let lanes = workload.inflight * shard_count;
         let lanes_left = Arc::new(AtomicU64::new(lanes as u64));
+        // The global producer id: routes, tags and the ledger all use it, so that `shard_of`
+        // and the final scan (here or in `rcstress merge`) agree.
+        let global = producer_offset + p as u32;
         for lane in 0..lanes {
             let shard = (p + lane) % shard_count;
             let (route, next) = if workload.free_routing {
                 (Route::all(count), positions[0].clone())
             } else {
-                let route = Route::keyed(p as u32, shard, shard_count, count);
+                let route = Route::keyed(global, shard, shard_count, count);
                 (route, positions[shard].clone())
             };
             let (sh, wl, conn, ll) = (
@@ -426,22 +512,30 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
                 lanes_left.clone(),
             );
             tasks.spawn(async move {
-                produce_lane(&sh, &wl, conn, p as u32, shard, route, &next).await;
+                produce_lane(&sh, &wl, conn, global, shard, route, &next).await;
                 if ll.fetch_sub(1, Relaxed) == 1 {
                     sh.producers_left.fetch_sub(1, Relaxed);
                 }
             });
         }
     }
+    // In a distributed run the shards are shared out over the consumers of all workers.
+    let (consumer_offset, all_consumers) = workload
+        .worker
+        .as_ref()
+        .map_or((0, workload.consumers), |w| {
+            (w.consumer_offset, w.run_consumers)
+        });
     for (c, conn) in consumer_conns.into_iter().enumerate() {
-        let owned: Vec<String> = if workload.consumers >= shards.keys.len() {
+        let c = consumer_offset + c;
+        let owned: Vec<String> = if all_consumers >= shards.keys.len() {
             vec![shards.keys[c % shards.keys.len()].clone()]
         } else {
             shards
                 .keys
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| j % workload.consumers == c)
+                .filter(|(j, _)| j % all_consumers == c)
                 .map(|(_, k)| k.clone())
                 .collect()
         };
@@ -501,7 +595,13 @@ async fn watch(sh: &Shared, wl: &Workload) -> String {
         if sh.live.stop.load(Relaxed) {
             return "stopped".into();
         }
-        if producers_done && wl.consumers > 0 && acked >= sh.ledger.awaited_count() {
+        // A worker acks other workers' messages too, and cannot see when theirs are done: it
+        // ends on "quiet" (or the deadline) instead.
+        if producers_done
+            && wl.consumers > 0
+            && wl.worker.is_none()
+            && acked >= sh.ledger.awaited_count()
+        {
             return "all acked".into();
         }
         if producers_done && wl.consumers == 0 && wl.claimer.is_none() {
@@ -516,6 +616,13 @@ async fn watch(sh: &Shared, wl: &Workload) -> String {
         if now >= deadline {
             return "deadline".into();
         }
+    }
+}
+
+/// Resolves once `live.stop` is set (checked every 50 ms).
+async fn until_stopped(live: &Live) {
+    while !live.stop.load(Relaxed) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -953,58 +1060,67 @@ async fn scan_shard(conn: &mut ClusterConnection, key: &str) -> ShardScan {
     Some(out)
 }
 
-async fn finish(
-    sh: &Shared,
-    wl: &Workload,
-    admin: &mut ClusterConnection,
-    ended_by: String,
-) -> Result<RunResult> {
-    let (pending, xlen) = redis_totals(admin, &sh.shards).await;
-    let mut counts = sh.ledger.counts(pending.unwrap_or(0));
+/// Settles the lost candidates (`undelivered` calls its argument with each message acknowledged
+/// by Redis and never delivered) against the final scans: with keyed routing a message is looked
+/// for on its own shard (`shard_of`); with free routing it may be on any, so one unreadable shard
+/// makes every undelivered message not found elsewhere unverifiable.
+pub fn settle(
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    free_routing: bool,
+    undelivered: impl FnOnce(&mut dyn FnMut(u32, u64)),
+) {
+    let shards = scans.len();
+    if free_routing {
+        let blind = scans.iter().position(Option::is_none).unwrap_or(0);
+        settle_undelivered(counts, scans, |_, _| blind, undelivered);
+    } else {
+        settle_undelivered(
+            counts,
+            scans,
+            |p, seq| shard_of(p, seq, shards),
+            undelivered,
+        );
+    }
+}
+
+/// Checks a run's counts against what Redis holds at the end: XPENDING gives `pending_at_end`, a
+/// scan of the streams (only when something looks lost) lets `settle` tell undelivered, lost and
+/// unverifiable apart, and XLEN / XPENDING must agree with the ledger. Returns the XLEN total and
+/// every disagreement as a sentence. A distributed run calls it once, from `rcstress merge`.
+pub async fn cross_check(
+    conn: &mut ClusterConnection,
+    shards: &Shards,
+    counts: &mut Counts,
+    trim: Trim,
+    settle: impl FnOnce(&mut Counts, &[ShardScan], &[Option<u64>]) -> Vec<String>,
+) -> CrossCheck {
+    let (pending, xlen) = redis_totals(conn, shards).await;
+    counts.pending_at_end = pending.unwrap_or(0);
     let mut disagreements = Vec::new();
     let mut removed = Vec::new();
-    if wl.trim != Trim::None {
-        for key in &sh.shards.keys {
-            removed.push(trim::removed_entries(admin, key).await);
+    if trim != Trim::None {
+        for key in &shards.keys {
+            removed.push(trim::removed_entries(conn, key).await);
         }
     }
-    let trimmed_entries: Option<u64> = (wl.trim != Trim::None)
+    let trimmed_entries: Option<u64> = (trim != Trim::None)
         .then(|| removed.iter().copied().sum())
         .flatten();
     if counts.lost > 0 {
-        let scans = stored_tags(admin, &sh.shards).await;
-        let shards = sh.shards.keys.len();
-        let unreadable: Vec<&String> = sh
-            .shards
+        let scans = stored_tags(conn, shards).await;
+        let unreadable: Vec<&str> = shards
             .keys
             .iter()
             .zip(&scans)
             .filter(|(_, s)| s.is_none())
-            .map(|(k, _)| k)
+            .map(|(k, _)| k.as_str())
             .collect();
-        if wl.free_routing {
-            // Any message may be on any shard: one unreadable shard makes every undelivered
-            // message not found elsewhere unverifiable.
-            let blind = scans.iter().position(Option::is_none).unwrap_or(0);
-            settle_lost(&sh.ledger, &mut counts, &scans, |_, _| blind);
-        } else {
-            settle_lost(&sh.ledger, &mut counts, &scans, |p, seq| {
-                shard_of(p, seq, shards)
-            });
-        }
-        if wl.trim.maxlen().is_some() {
-            disagreements.extend(trim::settle_trimmed(
-                &sh.ledger,
-                &mut counts,
-                &scans,
-                &removed,
-                |p, seq| shard_of(p, seq, shards),
-            ));
-        }
+        disagreements.extend(settle(counts, &scans, &removed));
         if !unreadable.is_empty() {
             disagreements.push(format!(
                 "could not read {} at the end: its {} undelivered message(s) are unverifiable, neither lost nor safe",
-                unreadable.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                unreadable.join(", "),
                 counts.unverifiable
             ));
         }
@@ -1013,17 +1129,13 @@ async fn finish(
         disagreements.push("XPENDING failed at the end (stream or group gone?)".into());
     }
     // What trimming removed was in the stream: XLEN plus it is what was written.
-    let written = match (wl.trim, xlen, trimmed_entries) {
+    let written = match (trim, xlen, trimmed_entries) {
         (Trim::None, x, _) => x,
         (_, Some(x), Some(t)) => Some(x + t),
         _ => None,
     };
     if let Some(x) = written {
-        let plus = if wl.trim == Trim::None {
-            ""
-        } else {
-            " + trimmed"
-        };
+        let plus = if trim == Trim::None { "" } else { " + trimmed" };
         let expected_min = counts.produced;
         // Sends that timed out may have landed: they may add to XLEN without being "produced".
         // So may unconfirmed ones (XADD ok, durability wait short).
@@ -1048,6 +1160,70 @@ async fn finish(
             ));
         }
     }
+    CrossCheck {
+        xlen,
+        trimmed_entries,
+        disagreements,
+    }
+}
+
+/// What [`cross_check`] found.
+pub struct CrossCheck {
+    /// XLEN summed over the shards (`None` if a shard could not be read).
+    pub xlen: Option<u64>,
+    /// Entries trimming removed, summed over the shards (`None` without trimming, or unreadable).
+    pub trimmed_entries: Option<u64>,
+    /// Each disagreement between the ledger and Redis, as a sentence.
+    pub disagreements: Vec<String>,
+}
+
+/// The settle step of a single run: lost candidates against the final scans, then (under
+/// `--trim maxlen`) what trimming explains moved to `trimmed_unread`.
+fn settle_run(
+    sh: &Shared,
+    wl: &Workload,
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    removed: &[Option<u64>],
+) -> Vec<String> {
+    settle(counts, scans, wl.free_routing, |f| {
+        sh.ledger.for_each_undelivered(f)
+    });
+    match wl.trim.maxlen() {
+        Some(_) => {
+            let shards = scans.len();
+            trim::settle_trimmed(&sh.ledger, counts, scans, removed, |p, seq| {
+                shard_of(p, seq, shards)
+            })
+        }
+        None => Vec::new(),
+    }
+}
+
+async fn finish(
+    sh: &Shared,
+    wl: &Workload,
+    admin: &mut ClusterConnection,
+    ended_by: String,
+) -> Result<RunResult> {
+    let mut counts = sh.ledger.counts(0);
+    // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
+    let check = if wl.worker.is_some() {
+        CrossCheck {
+            xlen: None,
+            trimmed_entries: None,
+            disagreements: Vec::new(),
+        }
+    } else {
+        cross_check(
+            admin,
+            &sh.shards,
+            &mut counts,
+            wl.trim,
+            |c, scans, removed| settle_run(sh, wl, c, scans, removed),
+        )
+        .await
+    };
     // With no consumer the claimer has nothing to ack: the run's time is the producers'.
     let end_ns = if wl.consumers > 0 {
         sh.last_ack_ns.load(Relaxed)
@@ -1069,8 +1245,57 @@ async fn finish(
         )
     };
     let verdict = counts.verdict();
+    let notes = notes(&counts, wl.consumers, &ended_by);
+    let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
+    // One lock, taken and released here: a guard held in the literal below lives to its end.
+    let confirm_hist = sh
+        .confirm_hist
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(RunResult {
+        elapsed_seconds: finite(elapsed),
+        throughput_msgs_per_sec: if elapsed > 0.0 {
+            finite(done as f64 / elapsed)
+        } else {
+            0.0
+        },
+        counts,
+        latency_us: h_ack,
+        delivery_latency_us: h_del,
+        confirm_latency_us: Latency::from_histogram(&confirm_hist),
+        latency_histogram,
+        errors: sh.errors.by_kind(),
+        first_errors: sh.errors.first_errors(),
+        series: sh.series.samples(end_s),
+        verdict: verdict.to_string(),
+        notes,
+        ended_by,
+        consumer_crashes: sh.live.crashes.load(Relaxed),
+        shard_keys: sh.shards.keys.clone(),
+        redis_xlen: check.xlen,
+        trimmed_entries: check.trimmed_entries,
+        disagreements: check.disagreements,
+        ledger_bytes: sh.ledger.heap_bytes(),
+        client_peak_rss_bytes: peak_rss_bytes(),
+        cost: Default::default(),
+        raw: wl.worker.as_ref().map(|_| {
+            let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+            RawRun {
+                start_us: sh.start_us,
+                delivery: h.1.clone(),
+                confirm: confirm_hist.clone(),
+                ledger: sh.ledger.snapshot(),
+            }
+        }),
+    })
+}
+
+/// The findings beside the verdict (see [`crate::check::Verdict`]): messages not acked when a run
+/// with consumers ended, unverifiable messages, duplicates.
+pub fn notes(counts: &Counts, consumers: usize, ended_by: &str) -> Vec<String> {
     let mut notes = Vec::new();
-    if wl.consumers > 0 && counts.acked < counts.produced {
+    if consumers > 0 && counts.acked < counts.produced {
         notes.push(format!(
             "{} produced message(s) not acked when the run ended ({ended_by})",
             counts.produced - counts.acked
@@ -1084,8 +1309,8 @@ async fn finish(
     }
     if counts.trimmed_unread > 0 {
         notes.push(format!(
-            "{} message(s) trimmed unread: removed by --trim {} before a consumer read them (lost by configuration, not counted as lost)",
-            counts.trimmed_unread, wl.trim
+            "{} message(s) trimmed unread: removed by --trim maxlen before a consumer read them (lost by configuration, not counted as lost)",
+            counts.trimmed_unread
         ));
     }
     if counts.duplicated > 0 || counts.duplicate_writes > 0 {
@@ -1094,36 +1319,7 @@ async fn finish(
             counts.duplicated, counts.duplicate_writes
         ));
     }
-    let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
-    Ok(RunResult {
-        elapsed_seconds: finite(elapsed),
-        throughput_msgs_per_sec: if elapsed > 0.0 {
-            finite(done as f64 / elapsed)
-        } else {
-            0.0
-        },
-        counts,
-        latency_us: h_ack,
-        delivery_latency_us: h_del,
-        confirm_latency_us: Latency::from_histogram(
-            &sh.confirm_hist.lock().unwrap_or_else(|e| e.into_inner()),
-        ),
-        latency_histogram,
-        errors: sh.errors.by_kind(),
-        first_errors: sh.errors.first_errors(),
-        series: sh.series.samples(end_s),
-        verdict: verdict.to_string(),
-        notes,
-        ended_by,
-        consumer_crashes: sh.live.crashes.load(Relaxed),
-        shard_keys: sh.shards.keys.clone(),
-        redis_xlen: xlen,
-        trimmed_entries,
-        disagreements,
-        ledger_bytes: sh.ledger.heap_bytes(),
-        client_peak_rss_bytes: peak_rss_bytes(),
-        cost: Default::default(),
-    })
+    notes
 }
 
 /// This process's peak resident set size (`VmHWM` in /proc/self/status), in bytes.

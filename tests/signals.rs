@@ -225,17 +225,26 @@ const LONG_RUN: &[&str] = &[
 
 /// Waits until messages are flowing (the nodes hold keys), so the signal lands mid-run.
 fn wait_until_running(tool: &mut Tool, nodes: &[u32]) {
-    let ports: Vec<u16> = nodes
-        .iter()
-        .filter_map(|p| {
-            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline).into_owned();
-            text.split_whitespace()
-                .find_map(|w| w.strip_prefix("127.0.0.1:"))
-                .and_then(|p| p.parse().ok())
-        })
-        .collect();
-    assert_eq!(ports.len(), nodes.len(), "ports from the nodes' titles");
+    let read_ports = || -> Vec<u16> {
+        nodes
+            .iter()
+            .filter_map(|p| {
+                let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+                let text = String::from_utf8_lossy(&cmdline).into_owned();
+                text.split_whitespace()
+                    .find_map(|w| w.strip_prefix("127.0.0.1:"))
+                    .and_then(|p| p.parse().ok())
+            })
+            .collect()
+    };
+    // A node names its address in its title only once it has set it up: on a loaded machine
+    // the last one spawned may not have yet.
+    tool.wait_for(
+        "every node's address in its title",
+        Duration::from_secs(30),
+        |_| read_ports().len() == nodes.len(),
+    );
+    let ports = read_ports();
     let password = tool.password.clone();
     tool.wait_for(
         "messages in the streams",

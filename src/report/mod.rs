@@ -145,7 +145,12 @@ pub struct JsonSink(OutputFile);
 impl JsonSink {
     /// Proves now that `path` can be written: creates a temp file beside it.
     pub fn prepare(path: &Path) -> Result<JsonSink> {
-        OutputFile::prepare(path, "--json", "json").map(JsonSink)
+        JsonSink::prepare_for(path, "--json")
+    }
+
+    /// The same, for a file named by another flag (the flag is what errors name).
+    pub fn prepare_for(path: &Path, flag: &str) -> Result<JsonSink> {
+        OutputFile::prepare(path, flag, "json").map(JsonSink)
     }
 
     /// Writes `value` to `path` now (temp file + rename), leaving any sink for the final write:

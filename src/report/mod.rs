@@ -252,6 +252,11 @@ pub fn scenario_summary(r: &ScenarioReport) -> String {
             thousands(r.counts.unconfirmed)
         ));
     }
+    // aof-compare has no `cost` (its modes are not pooled); every other scenario has one.
+    let cost = r.details.get("cost").cloned();
+    if let Some(cost) = cost.and_then(|c| serde_json::from_value::<crate::cost::Cost>(c).ok()) {
+        s.push_str(&format!("  cpu         {}\n", cost.line()));
+    }
     if let Some(serde_json::Value::Array(w)) = r.details.get("warnings") {
         for w in w.iter().filter_map(|w| w.as_str()) {
             s.push_str(&format!("  WARNING     {w}\n"));
@@ -387,6 +392,35 @@ fn remove_stale_temp_files(dir: &Path, ext: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scenario's text summary shows its cost, as a run's does.
+    #[test]
+    fn scenario_summary_has_the_cpu_line() {
+        let cost = crate::cost::Cost {
+            messages: 1000,
+            client_cpu_seconds: 0.003,
+            client_cpu_us_per_msg: 3.0,
+            replicas_in_sync: true,
+            ..Default::default()
+        };
+        let r = ScenarioReport {
+            scenario: "x".into(),
+            config: serde_json::json!({}),
+            verdict: "ok".into(),
+            elapsed_seconds: 1.0,
+            throughput_msgs_per_sec: 1.0,
+            counts: Default::default(),
+            latency_us: Default::default(),
+            errors: Default::default(),
+            series: Vec::new(),
+            events: Vec::new(),
+            details: serde_json::Map::new(),
+        };
+        assert!(!scenario_summary(&r).contains("  cpu "));
+        let text = scenario_summary(&r.detail("cost", &cost));
+        let line = text.lines().find(|l| l.starts_with("  cpu")).expect(&text);
+        assert!(line.contains(&cost.line()), "{text}");
+    }
 
     /// A temp file left by a SIGKILLed run (its pid is gone) is removed by the next prepare; a
     /// live run's file and other files are not.

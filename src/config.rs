@@ -116,9 +116,14 @@ pub fn parse_nodes(text: &str) -> std::result::Result<Vec<(String, u16)>, String
             ));
         }
         let item = item.strip_prefix("redis://").unwrap_or(item);
-        let (host, port) = item
-            .rsplit_once(':')
-            .ok_or_else(|| format!("'{item}' has no port; write host:port"))?;
+        let Some((host, port)) = item.rsplit_once(':') else {
+            // A bare number is a port without its host (`--nodes 7000`), anything else a host
+            // without its port: say which, with the form that works.
+            return Err(match item.parse::<u16>() {
+                Ok(port) => format!("'{item}' has no host; write host:port, e.g. 127.0.0.1:{port}"),
+                Err(_) => format!("'{item}' has no port; write host:port, e.g. {item}:7000"),
+            });
+        };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(format!("'{item}' has no host; write host:port"));
@@ -408,6 +413,11 @@ mod tests {
             vec![("127.0.0.1".into(), 7000), ("localhost".into(), 7001)]
         );
         assert!(parse_nodes("127.0.0.1").unwrap_err().contains("no port"));
+        let bare = parse_nodes("7000").unwrap_err();
+        assert!(
+            bare.contains("no host") && bare.contains("127.0.0.1:7000"),
+            "{bare}"
+        );
         assert!(parse_nodes("127.0.0.1:0")
             .unwrap_err()
             .contains("out of range"));

@@ -227,7 +227,7 @@ pub fn scenario_summary(r: &ScenarioReport) -> String {
     s.push_str(&format!(
         "  counts      attempted {}  produced {}  delivered {}  acked {}\n              \
          lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  refused {}  indeterminate {}\n  \
-         latency     send→ack p50 {}  p99 {}  max {}\n  \
+         latency     {}\n  \
          errors      {errors}\n  \
          verdict     {}\n",
         thousands(c.attempted),
@@ -241,9 +241,7 @@ pub fn scenario_summary(r: &ScenarioReport) -> String {
         thousands(c.pending_at_end),
         thousands(c.produce_failed),
         thousands(c.produce_indeterminate),
-        human_us(l.p50),
-        human_us(l.p99),
-        human_us(l.max),
+        send_to_ack(l, &[("p50", l.p50), ("p99", l.p99), ("max", l.max)]),
         r.verdict
     ));
     if r.counts.unconfirmed > 0 {
@@ -287,6 +285,19 @@ pub fn human_us(us: u64) -> String {
     }
 }
 
+/// The latency line's text: the given percentiles, or "n/a" when nothing was acked (a run with
+/// no consumers, such as memory-pressure): 0 µs there would read as instant.
+fn send_to_ack(l: &crate::metrics::Latency, quantiles: &[(&str, u64)]) -> String {
+    if l.count == 0 {
+        return "send→ack n/a (nothing acked)".into();
+    }
+    let parts: Vec<String> = quantiles
+        .iter()
+        .map(|(name, us)| format!("{name} {}", human_us(*us)))
+        .collect();
+    format!("send→ack {}", parts.join("  "))
+}
+
 /// The human summary of a run, several lines.
 pub fn summary(title: &str, r: &RunResult) -> String {
     let c = &r.counts;
@@ -304,7 +315,7 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         "{title}\n  elapsed     {:.3} s   throughput {} msg/s   (ended: {})\n  \
          counts      attempted {}  produced {}  delivered {}  acked {}\n              \
          lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  failed {}  indeterminate {}\n  \
-         latency     send→ack p50 {}  p90 {}  p99 {}  p99.9 {}  max {}\n  \
+         latency     {}\n  \
          errors      {errors}\n",
         r.elapsed_seconds,
         thousands(r.throughput_msgs_per_sec.round() as u64),
@@ -320,11 +331,16 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         c.pending_at_end,
         c.produce_failed,
         c.produce_indeterminate,
-        human_us(l.p50),
-        human_us(l.p90),
-        human_us(l.p99),
-        human_us(l.p999),
-        human_us(l.max),
+        send_to_ack(
+            l,
+            &[
+                ("p50", l.p50),
+                ("p90", l.p90),
+                ("p99", l.p99),
+                ("p99.9", l.p999),
+                ("max", l.max),
+            ]
+        ),
     );
     s.push_str(&format!(
         "  memory      ledger {:.1} MB  client peak RSS {:.1} MB\n",
@@ -417,6 +433,10 @@ mod tests {
             details: serde_json::Map::new(),
         };
         assert!(!scenario_summary(&r).contains("  cpu "));
+        assert!(
+            scenario_summary(&r).contains("send→ack n/a (nothing acked)"),
+            "no ack, no latency figure"
+        );
         let text = scenario_summary(&r.detail("cost", &cost));
         let line = text.lines().find(|l| l.starts_with("  cpu")).expect(&text);
         assert!(line.contains(&cost.line()), "{text}");

@@ -353,11 +353,15 @@ impl Ledger {
     /// Calls `f(producer, seq)` for every message Redis acknowledged that was never delivered:
     /// the candidates for `lost`.
     pub fn for_each_undelivered(&self, mut f: impl FnMut(u32, u64)) {
-        self.for_each_produced(|p, seq, delivered| {
-            if !delivered {
-                f(p, seq)
-            }
-        });
+        for (p, b) in self.books.iter().enumerate() {
+            let word = |w: usize| {
+                (
+                    b.produced.words[w].load(Relaxed),
+                    b.delivered.words[w].load(Relaxed),
+                )
+            };
+            for_each_produced_not_delivered(p as u32, b.produced.words.len(), word, &mut f);
+        }
     }
 
     /// Calls `f(producer, seq, delivered)` for every message Redis acknowledged.
@@ -365,11 +369,8 @@ impl Ledger {
         for (p, b) in self.books.iter().enumerate() {
             for w in 0..b.produced.words.len() {
                 let delivered = b.delivered.words[w].load(Relaxed);
-                let mut bits = b.produced.words[w].load(Relaxed);
-                while bits != 0 {
-                    let i = bits.trailing_zeros() as u64;
+                for i in set_bits(b.produced.words[w].load(Relaxed)) {
                     f(p as u32, w as u64 * 64 + i, delivered & (1 << i) != 0);
-                    bits &= bits - 1;
                 }
             }
         }
@@ -645,13 +646,21 @@ pub fn for_each_produced_not_delivered(
 ) {
     for w in 0..words {
         let (produced, delivered) = word(w);
-        let mut bits = produced & !delivered;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as u64;
+        for i in set_bits(produced & !delivered) {
             f(producer, w as u64 * 64 + i);
-            bits &= bits - 1;
         }
     }
+}
+
+/// The positions (0..64) of the bits set in `word`, lowest first.
+fn set_bits(mut word: u64) -> impl Iterator<Item = u64> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let i = word.trailing_zeros() as u64;
+            word &= word - 1;
+            i
+        })
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use redis_cluster_stress::cluster::{ClusterFacts, Credentials};
 use redis_cluster_stress::config::parse_nodes;
 use redis_cluster_stress::cost::{client_cpu, wait_replicas_in_sync};
 use redis_cluster_stress::{
-    run, Aof, Endpoint, Fsync, Live, LocalCluster, LocalClusterOptions, RunResult, Workload,
+    run, Aof, Endpoint, Error, Fsync, Live, LocalCluster, LocalClusterOptions, RunResult, Workload,
 };
 
 fn counts(var: &str, default: &str) -> Vec<u64> {
@@ -51,17 +51,21 @@ fn counts(var: &str, default: &str) -> Vec<u64> {
 /// A cluster for one mode: external if its env var names one, else started here (and kept alive
 /// by the returned guard until the bench ends). Either way every replica is in sync on return:
 /// the local launcher waits for it, and an external cluster is waited for here.
-fn cluster(rt: &tokio::runtime::Runtime, aof: Aof, var: &str) -> (Option<LocalCluster>, Endpoint) {
+fn cluster(
+    rt: &tokio::runtime::Runtime,
+    aof: Aof,
+    var: &str,
+) -> Result<(Option<LocalCluster>, Endpoint), String> {
     if let Ok(nodes) = std::env::var(var) {
-        let nodes = parse_nodes(&nodes).unwrap_or_else(|e| panic!("{var}: {e}"));
+        let nodes = parse_nodes(&nodes).map_err(|e| format!("{var}: {e}"))?;
         let creds = Credentials {
             username: std::env::var("REDIS_USERNAME").ok(),
             password: std::env::var("REDIS_PASSWORD").ok(),
         };
         let ep = Endpoint::new(nodes, creds);
         rt.block_on(wait_replicas_in_sync(&ep, Duration::from_secs(120)))
-            .unwrap_or_else(|e| panic!("{var}: {e}"));
-        return (None, ep);
+            .map_err(|e| format!("{var}: {e}"))?;
+        return Ok((None, ep));
     }
     let opts = LocalClusterOptions {
         aof,
@@ -69,14 +73,22 @@ fn cluster(rt: &tokio::runtime::Runtime, aof: Aof, var: &str) -> (Option<LocalCl
     };
     let local = rt
         .block_on(LocalCluster::start(opts))
-        .unwrap_or_else(|e| panic!("local cluster did not start: {e}"));
+        .map_err(|e| match e {
+            // A fresh machine's usual case: say exactly what to run, not the CLI's `--server` hint.
+            Error::RedisServerMissing(why) => format!(
+                "redis-server not found ({why}); run 'scripts/servers install redis7' (Debian's \
+                 redis-server, no system service started; scripts/test runs it too) or set \
+                 REDIS_SERVER to a redis-server 7.0 or newer, then run the bench again"
+            ),
+            e => format!("the AOF {aof} cluster did not start: {e}"),
+        })?;
     let facts = ClusterFacts::of_local(&local);
     eprintln!("cluster for AOF {aof}: {}", facts.describe());
     for w in &facts.warnings {
         eprintln!("WARNING: {w}");
     }
     let ep = local.endpoint().clone();
-    (Some(local), ep)
+    Ok((Some(local), ep))
 }
 
 /// Client CPU time (user + system of this process, all threads), as criterion measures it.
@@ -260,19 +272,29 @@ fn bench_group<M: Measurement<Value = Duration>>(
 
 /// Not `criterion_main!`: the clusters start once and serve two `Criterion`s, one measuring wall
 /// time and one measuring client CPU, each configured from the same command line (`--test`,
-/// filters, `--save-baseline`, `--baseline`).
+/// filters, `--save-baseline`, `--baseline`). A cluster that cannot be had is one line on stderr
+/// and exit status 1, after the other cluster (if started) is stopped: on a fresh machine
+/// without redis-server that line names the command that installs it.
 fn main() {
+    if let Err(e) = bench() {
+        eprintln!("stream_throughput: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn bench() -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
+        .map_err(|e| format!("tokio runtime: {e}"))?;
     let settings = GroupSettings::from_env();
-    let (_off_guard, off) = cluster(&rt, Aof::Off, "RCSTRESS_BENCH_NOAOF_NODES");
-    let (_on_guard, on) = cluster(&rt, Aof::On(Fsync::Everysec), "RCSTRESS_BENCH_AOF_NODES");
+    let (_off_guard, off) = cluster(&rt, Aof::Off, "RCSTRESS_BENCH_NOAOF_NODES")?;
+    let (_on_guard, on) = cluster(&rt, Aof::On(Fsync::Everysec), "RCSTRESS_BENCH_AOF_NODES")?;
     let modes = [("aof-off", off), ("aof-on", on)];
 
     let mut wall = Criterion::default().configure_from_args();
-    // The default, batched cycle: one shard per master, pipelines of 1000.
+    // The default, batched cycle: one shard per master, 2 lanes per producer and shard, each with
+    // one pipeline of up to 1000 XADDs in flight (`--batch`, `--inflight`); XREADGROUP COUNT 1000.
     bench_group(
         &mut wall,
         &rt,
@@ -308,4 +330,5 @@ fn main() {
         CPU,
     );
     wall.final_summary();
+    Ok(())
 }

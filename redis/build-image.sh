@@ -13,8 +13,9 @@
 #
 # Installs redis-server and redis-tools with apt-get when they are missing (as root,
 # or through sudo) and unpacks busybox-static from `apt-get download`; needs no
-# network besides Debian's package mirror. Prints the tag it built as its last line:
-#   export REDIS_IMAGE=$(redis/build-image.sh | tail -n 1)
+# network besides Debian's package mirror. Prints the tag it built as its last line, which
+# goes into .env (the compose files read REDIS_IMAGE from there, see .env.example):
+#   sed -i "s|^REDIS_IMAGE=.*|REDIS_IMAGE=$(redis/build-image.sh | tail -n 1)|" .env
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -112,6 +112,83 @@ fn rcstress_waits_for_a_compose_cluster_that_is_still_forming() {
     drop(cluster);
 }
 
+/// The compose instructions agree on the two things a first user trips over. Each file is
+/// its own project: every command line that names a compose file (README, the files'
+/// headers, .env.example) also names its project, `-p rcs-aof` or `-p rcs-noaof`, so that one
+/// file's `up` never calls the other's nodes "orphan containers" (the files cannot say it
+/// themselves: docker-compose 1.29 refuses a top-level `name:`). And REDIS_IMAGE has one home,
+/// `.env`: .env.example sets it, uncommented, to the files' own default, and no instruction
+/// says to export it in a shell.
+#[test]
+fn compose_instructions_name_each_project_and_take_the_image_from_env() {
+    let read = |name: &str| {
+        std::fs::read_to_string(repo_root().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let example = read(".env.example");
+    let image_lines: Vec<&str> = example
+        .lines()
+        .filter(|l| l.trim_start().starts_with("REDIS_IMAGE="))
+        .collect();
+    assert_eq!(
+        image_lines.len(),
+        1,
+        ".env.example must set REDIS_IMAGE exactly once, uncommented: {image_lines:?}"
+    );
+    let image = image_lines[0].trim().trim_start_matches("REDIS_IMAGE=");
+    assert!(!image.is_empty(), ".env.example leaves REDIS_IMAGE empty");
+
+    let docs = [
+        "README.md",
+        ".env.example",
+        "redis/build-image.sh",
+        "docker-compose.aof.yaml",
+        "docker-compose.noaof.yaml",
+    ];
+    for doc in docs {
+        let text = read(doc);
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains("export REDIS_IMAGE"),
+                "{doc}:{}: REDIS_IMAGE belongs in .env, not in a shell's exports: {line}",
+                n + 1
+            );
+            for flavour in [Flavour::Aof, Flavour::NoAof] {
+                let file = format!("-f docker-compose.{}.yaml", flavour.name());
+                let project = format!("-p rcs-{} ", flavour.name());
+                if line.contains(&file) {
+                    assert!(
+                        line.contains(&project),
+                        "{doc}:{}: a command naming {file} must also say `{}`: {line}",
+                        n + 1,
+                        project.trim_end()
+                    );
+                }
+            }
+        }
+    }
+    for flavour in [Flavour::Aof, Flavour::NoAof] {
+        let name = format!("docker-compose.{}.yaml", flavour.name());
+        let compose = read(&name);
+        let images: Vec<&str> = compose
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("image:"))
+            .map(str::trim)
+            .collect();
+        assert!(!images.is_empty(), "{name}: no image lines");
+        let expected = format!("${{REDIS_IMAGE:-{image}}}");
+        for found in images {
+            assert_eq!(
+                found, expected,
+                "{name}: every service takes REDIS_IMAGE, defaulting to .env.example's value"
+            );
+        }
+        assert!(
+            !compose.lines().any(|l| l.starts_with("name:")),
+            "{name}: docker-compose 1.29 refuses a top-level `name:`; use -p"
+        );
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Flavour {
     Aof,

@@ -164,7 +164,10 @@ async fn the_durability_scenarios_counts_pass_the_checker() {
     }
     let c = &report.counts;
     assert_eq!(c.attempted, attempted);
-    assert_eq!((c.unexpected, c.duplicated), (0, 0), "{c:?}");
+    // A duplicate is possible and is not a checker fault: a delivery that the paused master had
+    // not yet replicated when its replica took over is delivered again by the new master
+    // (at-least-once). It happens now and then; the checker counts it, the run stays valid.
+    assert_eq!(c.unexpected, 0, "{c:?}");
     assert_eq!(c.lost, runs.iter().map(|r| n(r, "acked_lost")).sum::<u64>());
     let wait = runs.iter().find(|r| r["mode"] == "wait:1:200").unwrap();
     assert_eq!(

@@ -35,14 +35,13 @@ fn main() {
                     },
                 );
             }
-            // One line: clap's first line without its "error: " prefix, and where to look.
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
-            eprintln!("Error: {first} (see 'rcstress --help')");
+            let args: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            eprintln!(
+                "Error: {}",
+                redis_cluster_stress::cli::error_line(&e, &args)
+            );
             std::process::exit(2);
         }
     };

@@ -153,20 +153,6 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// True if `pid` exists and is not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit(')')
-                .next()
-                .map(str::trim_start)
-                .and_then(|r| r.chars().next()),
-            Some('Z') | Some('X')
-        ),
-        Err(_) => false,
-    }
-}
-
 /// Pids whose parent is `ppid` and whose command is `redis-server` (our tool's nodes).
 pub fn redis_children(ppid: u32) -> Vec<u32> {
     let mut pids = Vec::new();
@@ -270,18 +256,10 @@ impl Drop for PlainServer {
     }
 }
 
-/// The redis-server binary the tests start (REDIS_SERVER or PATH), with the install hint.
+/// The redis-server binary the tests start (REDIS_SERVER or PATH, found as the tool finds it),
+/// with the install hint.
 pub fn redis_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("redis-server"))
-                .find(|p| p.is_file())
-        })
-        .expect("redis-server not found; install it with 'apt-get install redis-server'")
+    redis_cluster_stress::cluster::server::find_server(None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Writes an executable shell script.

@@ -7,18 +7,11 @@
 mod support;
 use support::cli;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cli::{assert_fails, free_port, run_in, script, PlainServer};
+use cli::{assert_fails, free_port, rcstress, run_in, script, PlainServer, QUICK};
 use redis_cluster_stress::cluster::ClusterInfo;
 use redis_cluster_stress::{LocalCluster, LocalClusterOptions};
-
-const QUICK: Duration = Duration::from_secs(30);
-
-fn rcstress(dir: &Path, args: &[&str]) -> cli::Output {
-    run_in(dir, args, &[], QUICK)
-}
 
 /// Flags, subcommands and values clap or our parsers refuse: exit 2, one line naming the problem.
 #[test]

@@ -9,14 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cli::{assert_fails, free_port, run_in};
+use cli::{assert_fails, free_port, rcstress, run_in, QUICK};
 use redis_cluster_stress::{LocalCluster, LocalClusterOptions};
-
-const QUICK: Duration = Duration::from_secs(30);
-
-fn rcstress(dir: &Path, args: &[&str]) -> cli::Output {
-    run_in(dir, args, &[], QUICK)
-}
 
 /// `rcstress scenario` with no name shows the scenarios (exit 2), and each scenario's help lists
 /// its own flags and not another's.
@@ -70,6 +64,26 @@ fn help_lists_what_each_command_takes() {
     assert!(run.stdout.contains("Producer tasks"), "{run}");
     assert!(run.stdout.contains("Consumer tasks"), "{run}");
     assert!(run.stdout.contains("--html"), "{run}");
+    // REDIS_CLUSTER_NODES set where a command starts its own cluster: said at once, exit 2.
+    let env = [("REDIS_CLUSTER_NODES", "127.0.0.1:7000")];
+    let out = run_in(dir.path(), &["cluster", "up"], &env, QUICK);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "'cluster up' starts an embedded cluster",
+            "unset REDIS_CLUSTER_NODES",
+        ],
+    );
+    let out = run_in(dir.path(), &["scenario", "failover"], &env, QUICK);
+    assert_fails(
+        &out,
+        2,
+        &[
+            "failover starts its own clusters",
+            "unset REDIS_CLUSTER_NODES",
+        ],
+    );
 }
 
 /// Runs `rcstress args` under `script`, so its stderr is a terminal; returns all it drew.

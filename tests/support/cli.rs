@@ -105,6 +105,14 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) 
     }
 }
 
+/// The bound on a command that should end in seconds (bad input, a refusal, a tiny run).
+pub const QUICK: Duration = Duration::from_secs(30);
+
+/// Runs `rcstress args` in `dir` with no extra environment, bounded by [`QUICK`].
+pub fn rcstress(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, args, &[], QUICK)
+}
+
 /// Waits for `child` up to `limit`; on timeout kills it (by pid), reaps it, returns `None`.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;

@@ -10,17 +10,28 @@ pub fn error_line(e: &clap::Error, args: &[String]) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::CommandFactory;
     let text = e.render().to_string();
-    let mut parts = vec![text
-        .lines()
+    let mut lines = text.lines();
+    let mut head = lines
         .next()
         .unwrap_or("bad arguments")
         .trim_start_matches("error: ")
-        .to_string()];
-    for line in text.lines().skip(1).map(str::trim) {
-        if line.starts_with("[possible values:") || line.starts_with("tip:") {
-            parts.push(line.to_string());
-        }
+        .to_string();
+    // The rest of clap's first paragraph: the missing arguments, the possible values.
+    let more: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if !more.is_empty() {
+        head = format!("{head} {}", more.join(", "));
     }
+    let mut parts = vec![head];
+    parts.extend(
+        lines
+            .map(str::trim)
+            .filter(|l| l.starts_with("tip:"))
+            .map(str::to_string),
+    );
     let mut cmd = Opts::command();
     let mut path = vec!["rcstress".to_string()];
     for word in args.iter().skip(1).filter(|w| !w.starts_with('-')) {
@@ -100,6 +111,8 @@ mod tests {
                 && l.contains("'rcstress scenario failover --help'"),
             "{l}"
         );
+        let l = line(&["rcstress", "merge"]);
+        assert!(l.contains("not provided: <DIR>"), "{l}");
         let l = line(&["rcstress", "cluster", "up", "--nodes", "127.0.0.1:7000"]);
         assert!(l.contains("'rcstress cluster up --help'"), "{l}");
     }

@@ -271,14 +271,17 @@ mod tests {
         };
         assert_eq!(
             (
-                s.nodes.repeat,
-                s.common.messages.messages,
-                s.nodes.shape.replicas
+                s.cases.nodes.repeat,
+                s.cases.common.messages.messages,
+                s.cases.nodes.shape.replicas
             ),
             (Some(2), Some(5_000), 0)
         );
-        assert_eq!(s.modes.len(), 2);
-        assert_eq!(s.common.output.html, Some(PathBuf::from("a.html")));
+        assert_eq!(s.cases.modes.len(), 2);
+        assert_eq!(
+            s.cases.common.clients.output.html,
+            Some(PathBuf::from("a.html"))
+        );
         for name in [
             "memory-pressure",
             "failover",
@@ -297,85 +300,47 @@ mod tests {
     /// Bad values, conflicting flags, and flags that do not belong to the (sub)command.
     #[test]
     fn scenario_flags_that_do_not_belong_are_refused() {
-        for bad in [
-            vec!["rcstress", "scenario", "meltdown"],
-            vec![
-                "rcstress",
-                "scenario",
-                "consumer-crash",
-                "--crash-probability",
-                "1.5",
-            ],
-            vec![
-                "rcstress",
-                "scenario",
-                "aof-compare",
-                "--modes",
-                "off,sometimes",
-            ],
-            vec![
-                "rcstress",
-                "scenario",
-                "failover",
-                "--pause-ms",
-                "100",
-                "--manual-failover",
-            ],
+        refused(&[
+            "scenario meltdown",
+            "scenario consumer-crash --crash-probability 1.5",
+            "scenario aof-compare --modes off,sometimes",
+            "scenario failover --pause-ms 100 --manual-failover",
             // A flag of another scenario, or one this scenario would ignore, is refused.
-            vec![
-                "rcstress",
-                "scenario",
-                "failover",
-                "--crash-probability",
-                "0.5",
-            ],
-            vec!["rcstress", "scenario", "failover", "--modes", "off"],
-            vec!["rcstress", "scenario", "failover", "--aof", "on"],
-            vec!["rcstress", "scenario", "aof-compare", "--aof", "on"],
-            vec!["rcstress", "scenario", "servers", "--server", "valkey8"],
-            vec![
-                "rcstress",
-                "scenario",
-                "memory-pressure",
-                "--consumers",
-                "2",
-            ],
-            vec!["rcstress", "scenario", "backlog", "--messages", "10"],
-            vec!["rcstress", "scenario", "durability", "--min-replicas", "1"],
-            vec!["rcstress", "cluster", "up", "--nodes", "127.0.0.1:7000"],
-            vec!["rcstress", "worker", "--html", "w.html"],
-        ] {
-            assert!(Opts::try_parse_from(&bad).is_err(), "{bad:?} was accepted");
+            "scenario failover --crash-probability 0.5",
+            "scenario failover --modes off",
+            "scenario failover --aof on",
+            "scenario aof-compare --aof on",
+            "scenario servers --server valkey8",
+            "scenario memory-pressure --consumers 2",
+            "scenario backlog --messages 10",
+            "scenario durability --min-replicas 1",
+            "cluster up --nodes 127.0.0.1:7000",
+            "worker --html w.html",
+        ]);
+    }
+
+    /// Asserts that clap refuses each command line (`rcstress` and words split at spaces).
+    fn refused(lines: &[&str]) {
+        for line in lines {
+            let args = std::iter::once("rcstress").chain(line.split_whitespace());
+            assert!(Opts::try_parse_from(args).is_err(), "'{line}' was accepted");
         }
     }
 
     #[test]
     fn bad_flags_are_rejected() {
-        for args in [
-            vec!["rcstress", "run", "--messages", "0"],
-            vec!["rcstress", "run", "--messages", "abc"],
-            vec!["rcstress", "run", "--bogus"],
-            vec!["rcstress", "run", "--aof", "maybe"],
-            vec!["rcstress", "run", "--rate", "-3"],
-            vec!["rcstress", "run", "--masters", "0"],
-            vec!["rcstress", "run", "--trim", "maxlen:0"],
-            vec!["rcstress", "run", "--trim", "sometimes"],
-            vec!["rcstress", "run", "--checkpoint", "-1"],
-            vec![
-                "rcstress",
-                "scenario",
-                "backlog",
-                "--pause-ms",
-                "5",
-                "--backlog-messages",
-                "9",
-            ],
-            vec!["rcstress", "frobnicate"],
-        ] {
-            assert!(
-                Opts::try_parse_from(&args).is_err(),
-                "{args:?} was accepted"
-            );
-        }
+        refused(&[
+            "run --messages 0",
+            "run --messages abc",
+            "run --bogus",
+            "run --aof maybe",
+            "run --rate -3",
+            "run --masters 0",
+            "run --trim maxlen:0",
+            "run --trim sometimes",
+            "run --checkpoint -1",
+            "scenario backlog --pause-ms 5 --backlog-messages 9",
+            "frobnicate",
+        ]);
     }
 }

@@ -39,12 +39,12 @@ impl ScenarioCommand {
     pub fn output(&self) -> &Output {
         match self {
             ScenarioCommand::MemoryPressure(a) => &a.output,
-            ScenarioCommand::Failover(a) => &a.common.output,
-            ScenarioCommand::ConsumerCrash(a) => &a.common.output,
-            ScenarioCommand::AofCompare(a) => &a.common.output,
-            ScenarioCommand::Durability(a) => &a.common.output,
-            ScenarioCommand::Servers(a) => &a.common.output,
-            ScenarioCommand::Backlog(a) => &a.output,
+            ScenarioCommand::Failover(a) => &a.common.clients.output,
+            ScenarioCommand::ConsumerCrash(a) => &a.common.clients.output,
+            ScenarioCommand::AofCompare(a) => &a.cases.common.clients.output,
+            ScenarioCommand::Durability(a) => &a.common.clients.output,
+            ScenarioCommand::Servers(a) => &a.cases.common.clients.output,
+            ScenarioCommand::Backlog(a) => &a.clients.output,
         }
     }
 }
@@ -63,11 +63,18 @@ pub struct Output {
     pub strict: bool,
 }
 
-/// The load and the report of a scenario that produces and consumes.
+/// The load and the report of a scenario that produces and consumes a number of messages.
 #[derive(Debug, Args, Clone)]
 pub struct Common {
     #[command(flatten)]
     pub messages: Messages,
+    #[command(flatten)]
+    pub clients: Clients,
+}
+
+/// Who produces and consumes, and where the report goes.
+#[derive(Debug, Args, Clone)]
+pub struct Clients {
     #[command(flatten)]
     pub producers: Producers,
     #[command(flatten)]
@@ -193,15 +200,23 @@ pub struct CrashArgs {
 /// `scenario aof-compare`: each mode on a cluster of its own (so no --aof / --fsync).
 #[derive(Debug, Args, Clone)]
 pub struct AofCompareArgs {
-    /// The AOF modes to compare (default off,everysec,always,no).
+    #[command(flatten)]
+    pub cases: AofCases,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// The same cycle over AOF modes (and, for `servers`, servers), a fresh cluster for each run.
+#[derive(Debug, Args, Clone)]
+pub struct AofCases {
+    /// The AOF modes (aof-compare: to compare, default off,everysec,always,no; servers: of each
+    /// server, default off,everysec).
     #[arg(long, value_delimiter = ',')]
     pub modes: Vec<aof::Mode>,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
     pub nodes: Nodes,
-    #[command(flatten)]
-    pub server: ServerArg,
     #[command(flatten)]
     pub min_replicas: MinReplicasArg,
 }
@@ -246,15 +261,8 @@ pub struct ServersArgs {
     /// every installed one of redis7, valkey8, redis8, valkey9).
     #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
     pub servers: Vec<String>,
-    /// The AOF modes of each server (default off,everysec).
-    #[arg(long, value_delimiter = ',')]
-    pub modes: Vec<aof::Mode>,
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub nodes: Nodes,
-    #[command(flatten)]
-    pub min_replicas: MinReplicasArg,
+    pub cases: AofCases,
 }
 
 /// `scenario backlog`: on an embedded cluster or any cluster (`--nodes`).
@@ -273,11 +281,7 @@ pub struct BacklogArgs {
     #[arg(long, value_parser = parse_secs)]
     pub drain_budget: Option<f64>,
     #[command(flatten)]
-    pub producers: Producers,
-    #[command(flatten)]
-    pub consumers: Consumers,
-    #[command(flatten)]
-    pub output: Output,
+    pub clients: Clients,
     #[command(flatten)]
     pub cluster: ClusterArgs,
 }

@@ -6,8 +6,8 @@
 use super::{resolve_cluster, ClusterSource, Env};
 use crate::cli::cluster::{LocalArgs, Shape};
 use crate::cli::scenario::{
-    AofCompareArgs, BacklogArgs, Common, Consumers, CrashArgs, DurabilityArgs, FailoverArgs,
-    MemoryArgs, Messages, Nodes, Producers, ScenarioCommand, ServersArgs,
+    AofCases, AofCompareArgs, BacklogArgs, Common, Consumers, CrashArgs, DurabilityArgs,
+    FailoverArgs, MemoryArgs, Messages, Nodes, Producers, ScenarioCommand, ServersArgs,
 };
 use crate::cli::{ClusterArgs, OnOff};
 use crate::scenario::{aof, backlog, crash, durability, failover, memory, servers};
@@ -68,7 +68,8 @@ fn load(
 
 /// The workload of a scenario that takes all the load flags.
 fn common_load(base: &Workload, c: &Common) -> Workload {
-    load(base, &c.producers, Some(&c.consumers), Some(&c.messages))
+    let k = &c.clients;
+    load(base, &k.producers, Some(&k.consumers), Some(&c.messages))
 }
 
 fn deadline_ms(m: &Messages) -> Option<u64> {
@@ -186,28 +187,41 @@ fn backlog_options(a: &BacklogArgs) -> backlog::BacklogOptions {
         drain_budget_ms: a
             .drain_budget
             .map_or(d.drain_budget_ms, |s| (s * 1000.0) as u64),
-        workload: load(&d.workload, &a.producers, Some(&a.consumers), None),
+        workload: load(
+            &d.workload,
+            &a.clients.producers,
+            Some(&a.clients.consumers),
+            None,
+        ),
         ..d
     }
 }
 
 fn aof_options(a: &AofCompareArgs, env: &Env) -> Result<aof::AofOptions> {
     let d = aof::AofOptions::default();
+    let c = &a.cases;
     let local = LocalArgs {
         server: a.server.clone(),
-        min_replicas: a.min_replicas.clone(),
-        ..with_nodes(&a.nodes)
+        ..cases_local(c)
     };
     Ok(aof::AofOptions {
         cluster: embedded(local, env, "aof-compare", "one per mode and run")?,
-        modes: if a.modes.is_empty() {
+        modes: if c.modes.is_empty() {
             d.modes.clone()
         } else {
-            a.modes.clone()
+            c.modes.clone()
         },
-        repeat: a.nodes.repeat.map_or(d.repeat, |r| r as usize),
-        workload: common_load(&d.workload, &a.common),
+        repeat: c.nodes.repeat.map_or(d.repeat, |r| r as usize),
+        workload: common_load(&d.workload, &c.common),
     })
+}
+
+/// The cluster flags of aof-compare and servers.
+fn cases_local(c: &AofCases) -> LocalArgs {
+    LocalArgs {
+        min_replicas: c.min_replicas.clone(),
+        ..with_nodes(&c.nodes)
+    }
 }
 
 fn durability_options(a: &DurabilityArgs, env: &Env) -> Result<durability::DurabilityOptions> {
@@ -219,7 +233,8 @@ fn durability_options(a: &DurabilityArgs, env: &Env) -> Result<durability::Durab
     let cluster = embedded(local, env, "durability", "it kills and pauses nodes")?;
     // `--messages` sizes the fault-free run; the fault runs are sized by rate × duration.
     let c = &a.common;
-    let mut workload = load(&d.workload, &c.producers, Some(&c.consumers), None);
+    let k = &c.clients;
+    let mut workload = load(&d.workload, &k.producers, Some(&k.consumers), None);
     workload.deadline_ms = deadline_ms(&c.messages).unwrap_or(workload.deadline_ms);
     Ok(durability::DurabilityOptions {
         // Its own default node-timeout (2 s) unless one was given.
@@ -246,20 +261,17 @@ fn durability_options(a: &DurabilityArgs, env: &Env) -> Result<durability::Durab
 
 fn servers_options(a: &ServersArgs, env: &Env) -> Result<servers::ServersOptions> {
     let d = servers::ServersOptions::default();
-    let local = LocalArgs {
-        min_replicas: a.min_replicas.clone(),
-        ..with_nodes(&a.nodes)
-    };
+    let c = &a.cases;
     Ok(servers::ServersOptions {
-        cluster: embedded(local, env, "servers", "one per server and run")?,
+        cluster: embedded(cases_local(c), env, "servers", "one per server and run")?,
         servers: a.servers.clone(),
-        aof: if a.modes.is_empty() {
+        aof: if c.modes.is_empty() {
             d.aof.clone()
         } else {
-            a.modes.iter().map(|m| m.0).collect()
+            c.modes.iter().map(|m| m.0).collect()
         },
-        repeat: a.nodes.repeat.map_or(d.repeat, |r| r as usize),
-        workload: common_load(&d.workload, &a.common),
+        repeat: c.nodes.repeat.map_or(d.repeat, |r| r as usize),
+        workload: common_load(&d.workload, &c.common),
     })
 }
 

@@ -53,8 +53,7 @@ fn find_benchmark() -> Result<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("REDIS_BENCHMARK") {
         return Ok(p.into());
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("redis-benchmark")).find(|p| p.is_file()))
+    crate::cluster::server::on_path("redis-benchmark")
         .ok_or_else(|| Error::RedisServerMissing("redis-benchmark not on PATH; install it with 'apt-get install redis-tools' or set REDIS_BENCHMARK".into()))
 }
 

@@ -9,10 +9,15 @@
 //! - [`check`]: the ledger of every message and the delivery checker.
 //! - [`metrics`]: latency histograms, errors by kind, a series over time (per interval and per shard).
 //! - [`cost`]: client and server CPU per message, and whether the replicas were in sync.
-//! - [`config`]: settings from flags, environment and `.env`.
-//! - [`cli`] and [`commands`]: the `rcstress` command line and what each command does.
+//! - [`ceiling`]: the server's XADD-only ceiling (redis-benchmark) beside the cycle.
+//! - [`config`]: settings from flags, environment and `.env`, resolved in one place per command.
+//! - [`cli`] and [`commands`]: the `rcstress` command line (one subcommand per scenario) and what
+//!   each command does.
+//! - [`shutdown`]: SIGINT / SIGTERM / SIGHUP as a cancellation token passed down.
+//! - [`progress`]: the spinner and progress bars on stderr (terminals only).
+//! - [`files`]: files written with their mode, and what a SIGKILLed run left behind.
 //! - [`scenario`]: the seed's four experiments (memory-pressure, failover, consumer-crash,
-//!   aof-compare), and durability and servers.
+//!   aof-compare), and durability, servers and backlog.
 //! - [`report`]: JSON, human summaries, and the self-contained HTML page with SVG charts.
 //! - [`distributed`]: one run over many processes (`rcstress worker` × N, `rcstress merge DIR`).
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
@@ -30,9 +35,12 @@ pub mod cost;
 pub mod distributed;
 pub mod durability;
 pub mod error;
+pub mod files;
 pub mod metrics;
+pub mod progress;
 pub mod report;
 pub mod scenario;
+pub mod shutdown;
 pub mod storage;
 pub mod stream;
 pub mod trim;

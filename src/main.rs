@@ -16,36 +16,7 @@ fn main() {
                 .unwrap_or_else(|_| "warn,redis=error".into()),
         )
         .try_init();
-    let opts = match Opts::try_parse() {
-        Ok(o) => o,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                let _ = e.print();
-                std::process::exit(
-                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                        2
-                    } else {
-                        0
-                    },
-                );
-            }
-            // One line: clap's first line without its "error: " prefix, and where to look.
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .next()
-                .unwrap_or("bad arguments")
-                .trim_start_matches("error: ");
-            eprintln!("Error: {first} (see 'rcstress --help')");
-            std::process::exit(2);
-        }
-    };
+    let opts = parse_or_exit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,4 +57,38 @@ fn main() {
     // Dropping the runtime here (not in exit) lets every guard run first.
     drop(runtime);
     std::process::exit(code);
+}
+
+/// The parsed command line; help and version are printed (exit 0), a refusal is one line on
+/// stderr (exit 2), and `rcstress scenario` alone shows the scenarios (exit 2).
+fn parse_or_exit() -> Opts {
+    match Opts::try_parse() {
+        Ok(o) => o,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                std::process::exit(
+                    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                        2
+                    } else {
+                        0
+                    },
+                );
+            }
+            let args: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            eprintln!(
+                "Error: {}",
+                redis_cluster_stress::cli::error_line(&e, &args)
+            );
+            std::process::exit(2);
+        }
+    }
 }

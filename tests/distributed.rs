@@ -1,9 +1,8 @@
 //! A distributed run without an engine: three `rcstress worker` processes against one local
 //! cluster, then `rcstress merge` of their result files. (The same on Docker Swarm: swarm.rs.)
 
-#[path = "support/cli.rs"]
-mod cli;
 mod support;
+use support::cli;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

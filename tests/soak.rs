@@ -3,8 +3,7 @@
 
 mod support;
 
-#[path = "support/cli.rs"]
-mod cli;
+use support::cli;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! TLS and ACL users: a whole cycle over TLS (embedded `--tls` cluster, throwaway CA), a cycle
 //! as an ACL user (`--user`), and the refusals around them.
 
-#[path = "support/cli.rs"]
-mod cli;
+mod support;
+use support::cli;
 
 use std::time::Duration;
 

@@ -3,9 +3,8 @@
 //! forged entries are counted and never timed; the series adds up to the totals; `--strict`
 //! fails exactly when the verdict is not ok.
 
-#[path = "support/cli.rs"]
-mod cli;
 mod support;
+use support::cli;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -45,7 +45,8 @@ fn servers_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SERVERS_DIR))
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// The first file called `name` in a directory of `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))

@@ -6,10 +6,9 @@
 //! need one root to trust. It lives and dies with the cluster's temp dir; nothing is installed.
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::files::write_file;
 use crate::{Error, Result};
 
 /// TLS settings of a client: which roots to trust.
@@ -80,12 +79,8 @@ pub fn generate_node_tls(dir: &Path) -> Result<NodeTlsFiles> {
         tail: String::new(),
     };
     let ca_key = rcgen::KeyPair::generate().map_err(|e| fail("CA key", e))?;
-    let mut ca_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| fail("CA", e))?;
+    let mut ca_params = params(Vec::new(), "rcstress throwaway CA").map_err(|e| fail("CA", e))?;
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rcstress throwaway CA");
     ca_params.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
         rcgen::KeyUsagePurpose::CrlSign,
@@ -95,18 +90,17 @@ pub fn generate_node_tls(dir: &Path) -> Result<NodeTlsFiles> {
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
     let key = rcgen::KeyPair::generate().map_err(|e| fail("node key", e))?;
-    let mut params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .map_err(|e| fail("node certificate", e))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "rcstress node");
+    let mut node = params(
+        vec!["127.0.0.1".into(), "localhost".into()],
+        "rcstress node",
+    )
+    .map_err(|e| fail("node certificate", e))?;
     // Both: a node is a server to clients and a client on the cluster bus and replication links.
-    params.extended_key_usages = vec![
+    node.extended_key_usages = vec![
         rcgen::ExtendedKeyUsagePurpose::ServerAuth,
         rcgen::ExtendedKeyUsagePurpose::ClientAuth,
     ];
-    let cert = params
+    let cert = node
         .signed_by(&key, &issuer)
         .map_err(|e| fail("node certificate", e))?;
 
@@ -123,16 +117,12 @@ pub fn generate_node_tls(dir: &Path) -> Result<NodeTlsFiles> {
     Ok(files)
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+/// Certificate parameters for these names with this common name.
+fn params(names: Vec<String>, common_name: &str) -> Result<rcgen::CertificateParams, rcgen::Error> {
+    let mut p = rcgen::CertificateParams::new(names)?;
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::config::{resolve_cluster, ClusterSource, Env};
 use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample, ShardSample};
 use crate::report::{facts_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
 use crate::scenario::ScenarioReport;
+use crate::shutdown::Shutdown;
 use crate::stream::Shards;
 use crate::workload::{cross_check, notes, settle, RunResult};
 use crate::{Error, Result};
@@ -575,9 +576,19 @@ struct MergeDocument<'a> {
 }
 
 /// `rcstress merge DIR`.
-pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
-    let json = args.json.as_deref().map(JsonSink::prepare).transpose()?;
-    let html = args.html.as_deref().map(HtmlSink::prepare).transpose()?;
+pub async fn command(args: &MergeArgs, env: &Env, shutdown: &Shutdown) -> Result<Outcome> {
+    let json = args
+        .output
+        .json
+        .as_deref()
+        .map(JsonSink::prepare)
+        .transpose()?;
+    let html = args
+        .output
+        .html
+        .as_deref()
+        .map(HtmlSink::prepare)
+        .transpose()?;
     let t0 = Instant::now();
     let files = read_dir(&args.dir)?;
     let read_seconds = t0.elapsed().as_secs_f64();
@@ -599,7 +610,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
     let t1 = Instant::now();
     let mut merged = merge(&files)?;
     let merge_seconds = t1.elapsed().as_secs_f64();
-    let cluster = match ready_cluster(&source).await? {
+    let cluster = match ready_cluster(&source, shutdown).await? {
         Ok(c) => c,
         Err(sig) => return Ok(Outcome::Interrupted(sig)),
     };
@@ -691,7 +702,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
         sink.commit(&ScenarioDocument::new(&report))?;
     }
     drop(cluster);
-    Ok(if args.strict && result.verdict != "ok" {
+    Ok(if args.output.strict && result.verdict != "ok" {
         Outcome::VerdictFailed
     } else {
         Outcome::Done

@@ -13,6 +13,7 @@ use crate::cli::WorkerArgs;
 use crate::commands::{graceful, ready_cluster, Outcome};
 use crate::config::{resolve_run, ClusterSource, Env};
 use crate::report::JsonSink;
+use crate::shutdown::Shutdown;
 use crate::stream::now_us;
 use crate::workload::WorkerPart;
 use crate::{run, Error, Live, Result, Workload};
@@ -170,7 +171,7 @@ pub fn file_name(dir: &Path, index: usize, workers: usize) -> PathBuf {
 }
 
 /// `rcstress worker`.
-pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
+pub async fn command(args: &WorkerArgs, env: &Env, shutdown: &Shutdown) -> Result<Outcome> {
     if args.run.json.is_some() || args.run.strict {
         return Err(Error::Config(
             "a worker writes its result to --out DIR; --json and --strict belong to 'rcstress merge'".into(),
@@ -232,16 +233,21 @@ pub async fn command(args: &WorkerArgs, env: &Env) -> Result<Outcome> {
     };
     let path = file_name(&out, index, workers);
     let sink = JsonSink::prepare_for(&path, "--out")?;
-    let cluster = match ready_cluster(&settings.cluster).await? {
+    let cluster = match ready_cluster(&settings.cluster, shutdown).await? {
         Ok(c) => c,
         Err(sig) => return Ok(Outcome::Interrupted(sig)),
     };
     let live = Arc::new(Live::default());
-    let (result, interrupted) =
-        match graceful(run(&cluster.endpoint, &workload, live.clone()), &live).await {
-            Ok(done) => done,
-            Err(sig) => return Ok(Outcome::Interrupted(sig)),
-        };
+    let (result, interrupted) = match graceful(
+        run(&cluster.endpoint, &workload, live.clone()),
+        &live,
+        shutdown,
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(sig) => return Ok(Outcome::Interrupted(sig)),
+    };
     let r = match (result, interrupted) {
         // Stopped before the common start: nothing ran, nothing to write.
         (Err(_), Some(sig)) => return Ok(Outcome::Interrupted(sig)),

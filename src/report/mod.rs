@@ -101,9 +101,11 @@ impl OutputFile {
         }
         remove_stale_temp_files(&dir, ext);
         // The pid in the name lets a later run remove the file if this one is SIGKILLed.
+        // Nothing secret is in a report: the usual 0644 (0666 less the umask), not tempfile's 0600.
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".rcstress-{}-", std::process::id()))
             .suffix(&format!(".{ext}.tmp"))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(|e| {
                 // tempfile's own text names its random temp path; the OS reason is what helps.

@@ -105,6 +105,14 @@ pub fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) 
     }
 }
 
+/// The bound on a command that should end in seconds (bad input, a refusal, a tiny run).
+pub const QUICK: Duration = Duration::from_secs(30);
+
+/// Runs `rcstress args` in `dir` with no extra environment, bounded by [`QUICK`].
+pub fn rcstress(dir: &Path, args: &[&str]) -> Output {
+    run_in(dir, args, &[], QUICK)
+}
+
 /// Waits for `child` up to `limit`; on timeout kills it (by pid), reaps it, returns `None`.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -151,20 +159,6 @@ pub fn assert_fails(out: &Output, code: i32, needles: &[&str]) {
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
-}
-
-/// True if `pid` exists and is not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit(')')
-                .next()
-                .map(str::trim_start)
-                .and_then(|r| r.chars().next()),
-            Some('Z') | Some('X')
-        ),
-        Err(_) => false,
-    }
 }
 
 /// Pids whose parent is `ppid` and whose command is `redis-server` (our tool's nodes).
@@ -270,18 +264,10 @@ impl Drop for PlainServer {
     }
 }
 
-/// The redis-server binary the tests start (REDIS_SERVER or PATH), with the install hint.
+/// The redis-server binary the tests start (REDIS_SERVER or PATH, found as the tool finds it),
+/// with the install hint.
 pub fn redis_server() -> PathBuf {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return PathBuf::from(p);
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join("redis-server"))
-                .find(|p| p.is_file())
-        })
-        .expect("redis-server not found; install it with 'apt-get install redis-server'")
+    redis_cluster_stress::cluster::server::find_server(None).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Writes an executable shell script.

@@ -1,18 +1,12 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests, included one way by every test file (`mod support;`),
+//! with the binary-running helpers in [`cli`] (`use support::cli;`).
 #![allow(dead_code)]
 
-/// True if a process with this pid exists and is not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
+pub mod cli;
+
+/// True if a process with this pid exists and is not a zombie (the library's own check).
+#[allow(unused_imports)] // not every test binary checks pids
+pub use redis_cluster_stress::files::pid_alive;
 
 use redis_cluster_stress::{LocalCluster, LocalClusterOptions};
 

@@ -1,0 +1,160 @@
+//! What a person at a terminal sees while a command works: a spinner while the cluster starts or
+//! is waited for, a progress bar during a run, a one-line counter during a scenario. All of it
+//! goes to stderr and is drawn only when stderr is a terminal (indicatif hides itself otherwise),
+//! so stdout stays the summary and a failing command's stderr stays its one error line.
+//!
+//! Each display is a guard: dropping it stops its task and clears its line.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinHandle;
+
+use crate::report::{JsonSink, Progress, RunCheckpoint};
+use crate::{Endpoint, Live};
+
+/// A spinner with a message ("starting embedded cluster (3 masters + 3 replicas)…") until dropped.
+pub struct Activity(ProgressBar);
+
+impl Activity {
+    /// Shows `message` at once, with a spinner ticking beside it.
+    pub fn start(message: impl Into<String>) -> Activity {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Activity(bar)
+    }
+}
+
+impl Drop for Activity {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// A task drawing on a bar, stopped and cleared when dropped.
+pub struct Display {
+    task: JoinHandle<()>,
+    bar: ProgressBar,
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Where a run rewrites its JSON checkpoint, how often, and the config it names.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub every: Duration,
+    pub config: serde_json::Value,
+}
+
+/// A run's progress bar: the acked count every 100 ms; rate, backlog and server memory every
+/// second; with `checkpoint`, the JSON checkpoint rewritten at its interval.
+pub fn run_bar(
+    total: u64,
+    live: Arc<Live>,
+    endpoint: Endpoint,
+    checkpoint: Option<Checkpoint>,
+) -> Display {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} acked {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let task = tokio::spawn(run_loop(live, bar.clone(), endpoint, checkpoint));
+    Display { task, bar }
+}
+
+/// Runs until aborted by [`Display`]'s drop.
+async fn run_loop(
+    live: Arc<Live>,
+    bar: ProgressBar,
+    endpoint: Endpoint,
+    checkpoint: Option<Checkpoint>,
+) {
+    let mut progress = Progress::default();
+    let (mut last_line, mut last_checkpoint) = (Instant::now(), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        bar.set_position(live.acked.load(Relaxed));
+        let since = last_line.elapsed().as_secs_f64();
+        if since >= 1.0 {
+            last_line = Instant::now();
+            progress = sample(&live, &endpoint, &progress, since).await;
+            bar.set_message(progress.line());
+        }
+        if let Some(c) = &checkpoint {
+            if last_checkpoint.elapsed() >= c.every {
+                last_checkpoint = Instant::now();
+                let doc = RunCheckpoint {
+                    tool: "rcstress",
+                    version: env!("CARGO_PKG_VERSION"),
+                    command: "run",
+                    status: "running",
+                    config: c.config.clone(),
+                    progress: progress.clone(),
+                };
+                if let Err(e) = JsonSink::checkpoint(&c.path, &doc) {
+                    tracing::warn!("checkpoint: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// The live counters now, with the acked rate since `last` (`since` seconds ago).
+async fn sample(live: &Live, endpoint: &Endpoint, last: &Progress, since: f64) -> Progress {
+    let acked = live.acked.load(Relaxed);
+    let produced = live.produced.load(Relaxed);
+    Progress {
+        elapsed_seconds: live.secs(),
+        attempted: live.attempted.load(Relaxed),
+        produced,
+        acked,
+        backlog: produced.saturating_sub(acked),
+        errors: live.errors.load(Relaxed),
+        acked_per_sec: acked.saturating_sub(last.acked) as f64 / since,
+        server_used_memory_bytes: crate::trim::masters_used_memory(endpoint)
+            .await
+            .map(|m| m.iter().map(|(_, b)| b).sum()),
+        client_peak_rss_bytes: crate::workload::peak_rss_bytes(),
+    }
+}
+
+/// A scenario's one-line counter (sent, acked, errors, crashes) from the live counters.
+pub fn scenario_line(live: Arc<Live>) -> Display {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let shown = bar.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            shown.set_message(format!(
+                "sent {}  acked {}  errors {}  crashes {}",
+                live.attempted.load(Relaxed),
+                live.acked.load(Relaxed),
+                live.errors.load(Relaxed),
+                live.crashes.load(Relaxed)
+            ));
+            shown.tick();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    Display { task, bar }
+}

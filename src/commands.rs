@@ -488,7 +488,7 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
     drop(external);
     Ok(match interrupted {
         Some(sig) => Outcome::Interrupted(sig),
-        None if args.strict && report.verdict != "ok" => Outcome::VerdictFailed,
+        None if args.strict && !report.verdict.is_ok() => Outcome::VerdictFailed,
         None => Outcome::Done,
     })
 }

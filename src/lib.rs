@@ -18,6 +18,7 @@
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
 //! - [`trim`]: `--trim acked | maxlen:N`, bounded streams for long runs, and what trimming removed.
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
+//! - [`units`]: numbers as people read them (a leaf: imports nothing of ours).
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -36,6 +37,7 @@ pub mod scenario;
 pub mod storage;
 pub mod stream;
 pub mod trim;
+pub mod units;
 pub mod workload;
 
 pub use cluster::{Aof, Endpoint, Fsync, LocalCluster, LocalClusterOptions};

@@ -6,6 +6,9 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/schema.rs"]
+#[allow(dead_code)]
+mod schema;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -390,6 +393,10 @@ async fn auth_failures_exit_6_and_the_password_never_shows() {
         out.stderr.len() > 1000,
         "RUST_LOG=trace logged next to nothing"
     );
+    // The run's JSON fits schema/run.schema.json.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    schema::assert_valid_run(&json);
     for (what, text) in [
         ("stdout", out.stdout.clone()),
         ("stderr (trace logs)", out.stderr.clone()),

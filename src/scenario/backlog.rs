@@ -166,13 +166,32 @@ pub async fn run(
         "shards": r.shard_keys.len(),
     });
     let facts = crate::cluster::ClusterFacts::of_external(endpoint).await;
-    let mut report = ScenarioReport::from_run("backlog", config, &r)
-        .with_facts(&facts)
+    let report = ScenarioReport::from_run("backlog", config, &r).with_facts(&facts);
+    let report = with_findings(report, &fig, opts, rate);
+    Ok(
+        cross_check_findings(report, &r.disagreements).with_detail(BacklogDetail {
+            backlog: fig,
+            backlog_samples: samples,
+            memory,
+            end: RunEnd::of(&r),
+        }),
+    )
+}
+
+/// The moments (stop, resume, caught up) and the sentences: how big the backlog got, and how
+/// the drain went.
+fn with_findings(
+    report: ScenarioReport<()>,
+    fig: &BacklogFigures,
+    opts: &BacklogOptions,
+    rate: f64,
+) -> ScenarioReport<()> {
+    let report = report
         .event(fig.stopped_at, "consumers stop")
         .event(fig.resumed_at, "consumers resume");
     let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
     let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
-    report = report.finding(format!(
+    let report = report.finding(format!(
         "backlog peak {} messages ({} of payload) after {:.1} s without consumers; used_memory over the masters {} → {}",
         thousands(fig.peak_messages),
         mb(fig.peak_payload_bytes),
@@ -180,7 +199,7 @@ pub async fn run(
         mb(at_stop),
         mb(peak)
     ));
-    report = match fig.catch_up_seconds {
+    match fig.catch_up_seconds {
         Some(c) => report.event(fig.resumed_at + c, "caught up").finding(format!(
             "caught up {c:.1} s after the resume: consumers acked {:.0} msg/s against {rate:.0} produced (drain ratio {:.2}, net drain {:.0} msg/s); backlogged messages' p99 up to {}",
             fig.consume_rate_msgs_per_sec,
@@ -194,15 +213,7 @@ pub async fn run(
             fig.consume_rate_msgs_per_sec,
             fig.drain_ratio
         )),
-    };
-    Ok(
-        cross_check_findings(report, &r.disagreements).with_detail(BacklogDetail {
-            backlog: fig,
-            backlog_samples: samples,
-            memory,
-            end: RunEnd::of(&r),
-        }),
-    )
+    }
 }
 
 /// Drives the phases (lead, stop, resume, drain, tail) while sampling the backlog and each

@@ -135,43 +135,7 @@ pub async fn run(opts: &ServersOptions, live: Arc<Live>) -> Result<ScenarioRepor
         &live,
         opts.repeat,
         &grid,
-        |round, (aof, (name, info))| {
-            let (facts, live) = (&facts, &live);
-            async move {
-                let cluster = LocalCluster::start(LocalClusterOptions {
-                    server: Some(info.path.display().to_string()),
-                    aof: *aof,
-                    ..opts.cluster.clone()
-                })
-                .await?;
-                merge_facts(
-                    &mut facts.lock().unwrap_or_else(|e| e.into_inner()),
-                    ClusterFacts::of_local(&cluster),
-                );
-                let r = with_child_live(live, |child| {
-                    crate::workload::run(cluster.endpoint(), &opts.workload, child)
-                })
-                .await?;
-                drop(cluster);
-                tracing::info!(
-                    "servers {name} aof {} run {round}: {:.0} msg/s",
-                    aof_name(aof),
-                    r.throughput_msgs_per_sec
-                );
-                let record = ServerRun {
-                    server: name.clone(),
-                    version: info.label(),
-                    aof: aof_name(aof),
-                    run: round,
-                    elapsed_seconds: r.elapsed_seconds,
-                    throughput_msgs_per_sec: r.throughput_msgs_per_sec,
-                    latency_us: r.latency_us.clone(),
-                    confirm_latency_us: r.confirm_latency_us.clone(),
-                    verdict: r.counts.verdict(),
-                };
-                Ok((record, r))
-            }
-        },
+        |round, (aof, server)| one_run(opts, &live, &facts, round, *aof, server),
     )
     .await?;
     let cells: Vec<ServerCell> = grid
@@ -209,6 +173,49 @@ pub async fn run(opts: &ServersOptions, live: Arc<Live>) -> Result<ScenarioRepor
         server_cells: cells,
         server_runs: runs.into_iter().map(|(r, _)| r).collect(),
     }))
+}
+
+/// One fresh cluster of `server` with `aof`, the load on it, and its record.
+async fn one_run(
+    opts: &ServersOptions,
+    live: &Arc<Live>,
+    facts: &std::sync::Mutex<ClusterFacts>,
+    round: usize,
+    aof: Aof,
+    (name, info): &(String, ServerInfo),
+) -> Result<(ServerRun, RunResult)> {
+    let cluster = LocalCluster::start(LocalClusterOptions {
+        server: Some(info.path.display().to_string()),
+        aof,
+        ..opts.cluster.clone()
+    })
+    .await?;
+    merge_facts(
+        &mut facts.lock().unwrap_or_else(|e| e.into_inner()),
+        ClusterFacts::of_local(&cluster),
+    );
+    let r = with_child_live(live, |child| {
+        crate::workload::run(cluster.endpoint(), &opts.workload, child)
+    })
+    .await?;
+    drop(cluster);
+    tracing::info!(
+        "servers {name} aof {} run {round}: {:.0} msg/s",
+        aof_name(&aof),
+        r.throughput_msgs_per_sec
+    );
+    let record = ServerRun {
+        server: name.clone(),
+        version: info.label(),
+        aof: aof_name(&aof),
+        run: round,
+        elapsed_seconds: r.elapsed_seconds,
+        throughput_msgs_per_sec: r.throughput_msgs_per_sec,
+        latency_us: r.latency_us.clone(),
+        confirm_latency_us: r.confirm_latency_us.clone(),
+        verdict: r.counts.verdict(),
+    };
+    Ok((record, r))
 }
 
 /// One server and AOF mode over its repeats; `None` when none of its runs happened.

@@ -14,6 +14,7 @@
 //! mode and fault the mean and spread over repeats, and the cost against `none`. Runs are
 //! interleaved (mode inside fault inside round) so a machine that slows down biases none.
 
+mod cells;
 mod modes;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -23,16 +24,16 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{interleaved, mean_stddev, merge_facts, with_child_live, ScenarioReport};
+use super::{interleaved, merge_facts, with_child_live, ScenarioReport};
 use crate::check::Verdict;
 use crate::cluster::server::{check_server, find_server};
 use crate::cluster::{ClusterFacts, NodeRole};
 use crate::durability::Durability;
 use crate::metrics::{finite, Latency};
-use crate::units::{human_us, thousands};
 use crate::workload::{Live, RunResult, Workload};
 use crate::{Aof, Error, Fsync, LocalCluster, LocalClusterOptions, Result};
 
+pub use cells::Cell;
 pub use modes::{Fault, Mode};
 
 /// How the comparison runs.
@@ -110,28 +111,6 @@ pub struct DurabilityRun {
     pub verdict: Verdict,
     /// Seconds from the fault's start until every node was healthy again (none: 0).
     pub recovered_after_s: f64,
-}
-
-/// One mode under one fault, over its repeats.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
-pub struct Cell {
-    pub mode: String,
-    pub fault: Fault,
-    pub runs: usize,
-    pub acked_lost_mean: f64,
-    pub acked_lost_min: u64,
-    pub acked_lost_max: u64,
-    pub unconfirmed_mean: f64,
-    pub failed_mean: f64,
-    pub throughput_mean: f64,
-    pub throughput_stddev: f64,
-    /// Mean of the runs' confirm-latency percentiles, µs.
-    pub confirm_p50_us: f64,
-    pub confirm_p99_us: f64,
-    pub confirm_p99_stddev_us: f64,
-    /// Against `none` under the same fault (1.0 for `none`; 0 when there is no `none`).
-    pub throughput_vs_none: f64,
-    pub p99_vs_none: f64,
 }
 
 /// Refuses a memory file system (unless allowed): AOF there measures nothing.
@@ -240,7 +219,7 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         },
     )
     .await?;
-    let cells = summarize(opts, &runs);
+    let cells = cells::summarize(opts, &runs);
     let config = serde_json::json!({
         "modes": opts.modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
         "faults": opts.faults,
@@ -262,33 +241,12 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
     facts.warnings.splice(0..0, memory_fs);
     let mut report = ScenarioReport::combined("durability", config, &results).with_facts(&facts);
     for c in &cells {
-        report = report.finding(cell_finding(c));
+        report = report.finding(cells::finding(c));
     }
     Ok(report.with_detail(DurabilityDetail {
         cells,
         durability_runs: runs.into_iter().map(|(r, _)| r).collect(),
     }))
-}
-
-/// What one mode kept and cost under one fault, in one sentence.
-fn cell_finding(c: &Cell) -> String {
-    format!(
-        "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
-         {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
-        c.mode,
-        c.fault,
-        c.acked_lost_mean,
-        c.acked_lost_min,
-        c.acked_lost_max,
-        c.unconfirmed_mean,
-        c.failed_mean,
-        thousands(c.throughput_mean.round() as u64),
-        c.throughput_vs_none,
-        human_us(c.confirm_p50_us as u64),
-        human_us(c.confirm_p99_us as u64),
-        c.p99_vs_none,
-        c.runs,
-    )
 }
 
 /// One fresh cluster, one mode, one fault.
@@ -320,37 +278,7 @@ async fn one_run(
         }
     }
     let (result, recovered_after_s) = with_child_live(live, |child| {
-        let (cluster, wl) = (&cluster, &wl);
-        async move {
-            let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
-            tokio::pin!(load);
-            if fault == Fault::None {
-                return load.await.map(|r| (r, 0.0));
-            }
-            // The fault starts `fault_at_s` after the load's clock; the load keeps running.
-            let fault_task = async {
-                loop {
-                    if let Some(start) = child.started.get() {
-                        let at = *start + Duration::from_secs_f64(opts.fault_at_s);
-                        tokio::time::sleep_until(at.into()).await;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                strike(cluster, fault, opts).await
-            };
-            tokio::select! {
-                r = &mut load => r.map(|r| (r, 0.0)),
-                f = fault_task => match f {
-                    Ok(secs) => load.await.map(|r| (r, secs)),
-                    Err(e) => {
-                        child.stop.store(true, Relaxed);
-                        let _ = load.await;
-                        Err(e)
-                    }
-                },
-            }
-        }
+        load_with_fault(&cluster, &wl, fault, opts, child)
     })
     .await?;
     drop(cluster);
@@ -373,6 +301,45 @@ async fn one_run(
         recovered_after_s: finite(recovered_after_s),
     };
     Ok(((rec, result), facts))
+}
+
+/// Runs the load on `cluster`; unless `fault` is none, strikes `fault_at_s` after the load's
+/// clock started while the load keeps running. Returns the run and the seconds the cluster took
+/// to be healthy again.
+async fn load_with_fault(
+    cluster: &LocalCluster,
+    wl: &Workload,
+    fault: Fault,
+    opts: &DurabilityOptions,
+    child: Arc<Live>,
+) -> Result<(RunResult, f64)> {
+    let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
+    tokio::pin!(load);
+    if fault == Fault::None {
+        return load.await.map(|r| (r, 0.0));
+    }
+    let fault_task = async {
+        loop {
+            if let Some(start) = child.started.get() {
+                let at = *start + Duration::from_secs_f64(opts.fault_at_s);
+                tokio::time::sleep_until(at.into()).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        strike(cluster, fault, opts).await
+    };
+    tokio::select! {
+        r = &mut load => r.map(|r| (r, 0.0)),
+        f = fault_task => match f {
+            Ok(secs) => load.await.map(|r| (r, secs)),
+            Err(e) => {
+                child.stop.store(true, Relaxed);
+                let _ = load.await;
+                Err(e)
+            }
+        },
+    }
 }
 
 /// Applies `fault` to shard 0 (node 0 and its replicas) and waits until every node is healthy
@@ -404,62 +371,4 @@ async fn strike(cluster: &LocalCluster, fault: Fault, opts: &DurabilityOptions) 
         .wait_healthy(Instant::now() + Duration::from_secs(60))
         .await?;
     Ok(began.elapsed().as_secs_f64())
-}
-
-fn summarize(opts: &DurabilityOptions, runs: &[(DurabilityRun, RunResult)]) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    for fault in &opts.faults {
-        for mode in &opts.modes {
-            let of: Vec<&DurabilityRun> = runs
-                .iter()
-                .map(|(r, _)| r)
-                .filter(|r| r.mode == mode.spec && r.fault == *fault)
-                .collect();
-            if of.is_empty() {
-                continue;
-            }
-            let mean = |f: &dyn Fn(&DurabilityRun) -> f64| {
-                mean_stddev(&of.iter().map(|r| f(r)).collect::<Vec<_>>())
-            };
-            let (tput, tput_sd) = mean(&|r| r.throughput_msgs_per_sec);
-            let (p99, p99_sd) = mean(&|r| r.confirm_latency_us.p99 as f64);
-            cells.push(Cell {
-                mode: mode.spec.clone(),
-                fault: *fault,
-                runs: of.len(),
-                acked_lost_mean: mean(&|r| r.acked_lost as f64).0,
-                acked_lost_min: of.iter().map(|r| r.acked_lost).min().unwrap_or(0),
-                acked_lost_max: of.iter().map(|r| r.acked_lost).max().unwrap_or(0),
-                unconfirmed_mean: mean(&|r| r.unconfirmed as f64).0,
-                failed_mean: mean(&|r| (r.failed + r.indeterminate) as f64).0,
-                throughput_mean: tput,
-                throughput_stddev: tput_sd,
-                confirm_p50_us: mean(&|r| r.confirm_latency_us.p50 as f64).0,
-                confirm_p99_us: p99,
-                confirm_p99_stddev_us: p99_sd,
-                throughput_vs_none: 0.0,
-                p99_vs_none: 0.0,
-            });
-        }
-    }
-    let base: Vec<(Fault, f64, f64)> = cells
-        .iter()
-        .filter(|c| c.mode == "none")
-        .map(|c| (c.fault, c.throughput_mean, c.confirm_p99_us))
-        .collect();
-    for c in &mut cells {
-        if let Some((_, t, p)) = base.iter().find(|(f, _, _)| *f == c.fault) {
-            c.throughput_vs_none = if *t > 0.0 {
-                finite(c.throughput_mean / t)
-            } else {
-                0.0
-            };
-            c.p99_vs_none = if *p > 0.0 {
-                finite(c.confirm_p99_us / p)
-            } else {
-                0.0
-            };
-        }
-    }
-    cells
 }

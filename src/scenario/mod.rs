@@ -1,5 +1,7 @@
 //! The seed's four experiments as repeatable scenarios: each drives its faults itself, keeps the
-//! load running through them, and returns a [`ScenarioReport`] (JSON + HTML).
+//! load running through them, and returns a [`ScenarioReport`]: the checker's verdict and counts,
+//! findings, and the scenario's own fields as a typed [`Detail`] (`report.rs`), which the JSON,
+//! the summary and the HTML page all read.
 //!
 //! One file per experiment: `memory` (memory-pressure), `failover`, `crash` (consumer-crash),
 //! `aof` (aof-compare), `durability` (WAIT / WAITAOF / min-replicas under faults), `servers`

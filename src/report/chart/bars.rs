@@ -51,7 +51,9 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
                         title { "run " (j + 1) ": " (y_format(*d)) }
                     }
                 }
-                text x=(f1(cx)) y=(f1(sy(b.value + b.err).min(top) - 8.0)) text-anchor="middle" class="note" { (b.note) }
+                // Above the whisker and every dot, so the note never sits on them.
+                @let highest = b.dots.iter().copied().filter(|d| d.is_finite()).fold(b.value + b.err, f64::max);
+                text x=(f1(cx)) y=(f1(sy(highest).min(top) - 8.0)) text-anchor="middle" class="note" { (b.note) }
                 text x=(f1(cx)) y=(f1(base + 18.0)) text-anchor="middle" class="axis" { (b.label) }
             }
         }
@@ -95,5 +97,48 @@ pub fn log_bars(title: &str, items: &[(String, f64)], format: fn(f64) -> String)
                 text x=(f1(sx(*v) + 6.0)) y=(f1(y + 15.0)) class="note" { (format(*v)) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The y attribute of the first element that holds `text`.
+    fn y_of(svg: &str, text: &str) -> f64 {
+        let at = svg.find(text).expect(text);
+        let y = svg[..at].rfind(" y=\"").expect("a y") + 4;
+        svg[y..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    /// A bar's note sits above its whisker and above a run's dot that is higher than the
+    /// whisker, so it never sits on either.
+    #[test]
+    fn notes_sit_above_whiskers_and_dots() {
+        let bar = Bar {
+            label: "AOF off".into(),
+            value: 10.0,
+            err: 1.0,
+            dots: vec![9.0, 14.0],
+            note: "10 s (baseline)".into(),
+            color: PALETTE[0],
+        };
+        let svg = bar_chart("t", "seconds", &[bar], crate::units::secs).into_string();
+        let top_dot = svg
+            .match_indices("cy=\"")
+            .map(|(i, _)| {
+                svg[i + 4..]
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let note = y_of(&svg, "10 s (baseline)");
+        assert!(
+            note < top_dot - 3.5,
+            "note at {note}, highest dot at {top_dot}"
+        );
     }
 }

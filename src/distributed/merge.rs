@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::page::MergePage;
 use super::{decode_histogram, RunPlan, WorkerFile, FORMAT};
 use crate::check::{for_each_produced_not_delivered, Counts, LedgerSnapshot, ShardScan};
 use crate::cli::MergeArgs;
@@ -21,7 +22,6 @@ use crate::metrics::{finite, new_histogram, FirstError, Latency, SecondSample, S
 use crate::report::{facts_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
 use crate::scenario::ScenarioReport;
 use crate::stream::Shards;
-use crate::units::{human_bytes, human_us, thousands};
 use crate::workload::{cross_check, notes, settle, RunResult};
 use crate::{Error, Result};
 
@@ -61,69 +61,6 @@ pub struct MergeCost {
     pub merge_seconds: f64,
     /// XLEN / XPENDING and the final scan.
     pub redis_seconds: f64,
-}
-
-/// The distributed run's own part of its HTML page: one row per worker, and what merging cost.
-#[derive(Serialize)]
-struct MergePage<'a> {
-    workers: &'a [WorkerRow],
-    merge: &'a MergeCost,
-    disagreements: &'a [String],
-}
-
-impl crate::report::html::DetailPage for MergePage<'_> {
-    fn tables(&self) -> maud::Markup {
-        let rows: Vec<Vec<String>> = self
-            .workers
-            .iter()
-            .map(|w| {
-                vec![
-                    w.index.to_string(),
-                    w.host.clone(),
-                    format!("{} (from {})", w.producers, w.first_producer),
-                    w.consumers.to_string(),
-                    thousands(w.sent),
-                    thousands(w.acked),
-                    format!("{:.1} ms", w.start_offset_ms),
-                    format!("{:.2} s", w.elapsed_seconds),
-                    w.ended_by.clone(),
-                    human_us(w.latency_p99_us),
-                    human_bytes(w.file_bytes),
-                ]
-            })
-            .collect();
-        let m = self.merge;
-        let note = format!(
-            "Merging read {} file(s), {}, in {:.2} s; merged in {:.2} s; asked Redis in {:.2} s.",
-            m.files,
-            human_bytes(m.bytes),
-            m.read_seconds,
-            m.merge_seconds,
-            m.redis_seconds
-        );
-        crate::report::html::table_section(
-            "Workers",
-            &note,
-            &[
-                "worker",
-                "host",
-                "producers",
-                "consumers",
-                "sent",
-                "acked",
-                "start offset",
-                "elapsed",
-                "ended by",
-                "send → ack p99",
-                "file",
-            ],
-            &rows,
-        )
-    }
-
-    fn disagreements(&self) -> &[String] {
-        self.disagreements
-    }
 }
 
 /// The workers' results merged, before Redis is asked.

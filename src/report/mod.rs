@@ -2,8 +2,8 @@
 //!
 //! - this module: the documents (`rcstress run`, its checkpoint, `rcstress scenario`); their
 //!   JSON Schema is `schema/report.schema.json` ([`schema`]).
-//! - [`summary`]: the text a person reads in the terminal.
-//! - [`sink`]: output files written whole, or not at all.
+//! - `summary`: the text a person reads in the terminal.
+//! - `sink`: output files written whole, or not at all.
 //! - [`chart`]: inline SVG charts (lines over time with marked moments, bars, log bars).
 //! - [`html`]: the self-contained page, rendered from the typed report.
 

@@ -2,9 +2,9 @@
 //! rendered with maud from the typed report, so every text a server or a scenario wrote is
 //! escaped by construction.
 //!
-//! - [`run`]: what every report has: verdict, counts, findings, charts over time, latency,
+//! - `run`: what every report has: verdict, counts, findings, charts over time, latency,
 //!   errors, moments, configuration.
-//! - [`failover`], [`memory`] (memory-pressure, consumer-crash, backlog), [`compare`]
+//! - `failover`, `memory` (memory-pressure, consumer-crash, backlog), `compare`
 //!   (aof-compare, durability, servers): each scenario's own sections.
 
 mod compare;

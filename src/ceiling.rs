@@ -299,8 +299,8 @@ impl Comparison {
             s.push_str(&format!(
                 "{:<34} {:>10} {:>14} {:>9.1}% {:>12}  {}\n",
                 r.mode,
-                crate::report::thousands(r.messages),
-                crate::report::thousands(r.msgs_per_sec.round() as u64),
+                crate::units::thousands(r.messages),
+                crate::units::thousands(r.msgs_per_sec.round() as u64),
                 r.ratio_to_ceiling * 100.0,
                 r.latency_p99_us,
                 r.verdict

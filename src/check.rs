@@ -486,7 +486,7 @@ impl BookSnapshot {
 }
 
 /// The checker's counts, field names as in the JSON contract.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Sends tried.
     pub attempted: u64,
@@ -585,6 +585,26 @@ impl fmt::Display for Verdict {
                 f.write_str(&reasons.join(", "))
             }
         }
+    }
+}
+
+/// The JSON `verdict`: its text, "ok" or the reason.
+impl serde::Serialize for Verdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl schemars::JsonSchema for Verdict {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Verdict".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "\"ok\" iff nothing acknowledged was lost and nothing unexpected was delivered; else the reason, e.g. \"3 lost, 1 unexpected\""
+        })
     }
 }
 

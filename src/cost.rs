@@ -48,7 +48,7 @@ fn us_per_msg(secs: f64, messages: u64) -> f64 {
 }
 
 /// The cost of one run, per message (the JSON `cost`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Cost {
     /// What the per-message figures divide by: acked messages (produced ones when nothing consumes).
     pub messages: u64,

@@ -23,6 +23,7 @@
 //! - [`storage`]: the file system under a node's data (AOF on tmpfs measures nothing).
 //! - [`trim`]: `--trim acked | maxlen:N`, bounded streams for long runs, and what trimming removed.
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
+//! - [`units`]: numbers as people read them (a leaf: imports nothing of ours).
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -44,6 +45,7 @@ pub mod shutdown;
 pub mod storage;
 pub mod stream;
 pub mod trim;
+pub mod units;
 pub mod workload;
 
 pub use cluster::{Aof, Endpoint, Fsync, LocalCluster, LocalClusterOptions};

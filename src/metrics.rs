@@ -14,7 +14,7 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Percentiles of a histogram, as in the JSON contract (`latency_us`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Latency {
     pub p50: u64,
     pub p90: u64,
@@ -155,7 +155,7 @@ impl ErrorLog {
 }
 
 /// When an error kind first appeared.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FirstError {
     /// Sends attempted before it.
     pub attempted: u64,
@@ -166,7 +166,7 @@ pub struct FirstError {
 }
 
 /// One interval of a run (its length is the series' resolution, see [`Series`]).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecondSample {
     /// Seconds since the run started (end of this interval; the run's end for the last one).
     pub t: f64,
@@ -187,7 +187,7 @@ pub struct SecondSample {
 }
 
 /// One shard key's part of an interval.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ShardSample {
     pub sent: u64,
     pub acked: u64,

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 /// A file system type, from `statfs(2)`'s magic number.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FsType {
     /// `tmpfs`, `ext2/ext3/ext4`, `xfs`, ... or `0x…` for a magic we do not name.
     pub name: String,
@@ -48,7 +48,7 @@ pub fn fs_type(path: &Path) -> Option<FsType> {
 }
 
 /// One node's data dir and its file system, for reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DataDir {
     pub port: u16,
     pub dir: String,

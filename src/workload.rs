@@ -284,7 +284,7 @@ impl Route {
 }
 
 /// The outcome of a run; field names follow the JSON contract.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct RunResult {
     /// First XADD to last XACK (to last XADD if nothing consumes).
     pub elapsed_seconds: f64,

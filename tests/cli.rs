@@ -5,7 +5,7 @@
 //! 5 cluster unavailable, 6 authentication, 7 file system.
 
 mod support;
-use support::cli;
+use support::{cli, schema};
 
 use std::time::{Duration, Instant};
 
@@ -413,6 +413,10 @@ async fn auth_failures_exit_6_and_the_password_never_shows() {
         out.stderr.len() > 1000,
         "RUST_LOG=trace logged next to nothing"
     );
+    // The run's JSON fits schema/run.schema.json.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    schema::assert_valid_run(&json);
     for (what, text) in [
         ("stdout", out.stdout.clone()),
         ("stderr (trace logs)", out.stderr.clone()),

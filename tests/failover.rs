@@ -44,7 +44,7 @@ async fn run(opts: FailoverOptions, bound: Duration) -> (ScenarioReport, Value, 
         .await
         .unwrap_or_else(|_| panic!("the failover scenario hung past {bound:?}"))
         .unwrap_or_else(|e| panic!("failover scenario failed: {e}"));
-    let json = serde_json::to_value(&report).unwrap();
+    let json = support::schema::valid_scenario_json(&report);
     eprintln!("{}", serde_json::to_string_pretty(&json["kills"]).unwrap());
     eprintln!(
         "verdict: {} | counts: {} | errors: {} | events: {}",
@@ -162,7 +162,7 @@ async fn killing_masters_until_one_has_no_replica_leaves_the_cluster_down_and_th
     );
     assert_eq!(
         r.verdict,
-        r.counts.verdict().to_string(),
+        r.counts.verdict(),
         "the verdict is the checker's, whatever the cluster's state"
     );
     assert_eq!(json["ended_by"], "stopped");
@@ -200,7 +200,7 @@ async fn manual_failover_of_every_master_loses_nothing() {
     let c = &r.counts;
     assert_eq!((c.lost, c.duplicated), (0, 0), "{c:?}");
     assert_eq!(c.acked, c.produced, "{c:?}");
-    assert_eq!(r.verdict, "ok");
+    assert!(r.verdict.is_ok());
     eprintln!("test took {secs:.1} s");
 }
 

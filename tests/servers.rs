@@ -2,6 +2,8 @@
 //! `scripts/servers install redis7 valkey8`, which `scripts/test` runs), and the errors for a
 //! server that is not there.
 
+mod support;
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -28,7 +30,7 @@ async fn the_servers_scenario_runs_the_same_load_on_redis_and_valkey() {
         .unwrap_or_else(|e| {
             panic!("servers scenario failed: {e} (run 'scripts/servers install redis7 valkey8')")
         });
-    let json = serde_json::to_value(&report).unwrap();
+    let json = support::schema::valid_scenario_json(&report);
     let runs = json["server_runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4, "{runs:?}");
     for r in runs {

@@ -8,7 +8,7 @@ use super::{Endpoint, LocalCluster};
 use crate::storage::{aof_in_memory_warning, DataDir};
 
 /// The server a cluster runs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ServerName {
     /// `redis` or `valkey`.
     pub name: String,
@@ -17,7 +17,7 @@ pub struct ServerName {
 
 /// Facts about the measured cluster, for every report (JSON fields `server`, `data_dirs`,
 /// `warnings`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ClusterFacts {
     pub server: Option<ServerName>,
     /// Embedded clusters only: an external node's data dir may be on another machine.

@@ -50,7 +50,7 @@ pub(super) async fn command(
         sink.commit(&document)?;
     }
     drop(cluster);
-    Ok(Outcome::of(interrupted, out.strict, report.verdict == "ok"))
+    Ok(Outcome::of(interrupted, out.strict, report.verdict.is_ok()))
 }
 
 /// Runs the planned scenario; `cluster` is the ready one of those that take any cluster.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::page::MergePage;
 use super::{decode_histogram, RunPlan, WorkerFile, FORMAT};
 use crate::check::{for_each_produced_not_delivered, Counts, LedgerSnapshot, ShardScan};
 use crate::cli::MergeArgs;
@@ -696,9 +697,11 @@ pub async fn command(args: &MergeArgs, env: &Env, shutdown: &Shutdown) -> Result
                 result.latency_us.p50, result.latency_us.p99, result.latency_us.count
             ))
             .with_facts(&facts)
-            .detail("workers", &merged.workers)
-            .detail("merge", &cost)
-            .detail("disagreements", &result.disagreements);
+            .with_detail::<MergePage>(MergePage {
+                workers: &merged.workers,
+                merge: &cost,
+                disagreements: &result.disagreements,
+            });
         sink.commit(&ScenarioDocument::new(&report))?;
     }
     drop(cluster);

@@ -13,6 +13,7 @@
 //! - [`merge`]: the one report from all result files.
 
 pub mod merge;
+mod page;
 pub mod worker;
 
 use std::collections::BTreeMap;

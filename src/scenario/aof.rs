@@ -6,16 +6,16 @@
 //! over time biases no single mode.
 
 use std::str::FromStr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{add_counts, mean_stddev, with_child_live, ScenarioReport};
-use crate::check::Counts;
+use super::{interleaved, mean_stddev, merge_facts, with_child_live, ScenarioReport};
+use crate::check::Verdict;
 use crate::cluster::ClusterFacts;
 use crate::metrics::{finite, new_histogram, Latency, SecondSample};
-use crate::report::{human_us, thousands};
+use crate::units::{human_us, thousands};
 use crate::workload::{Live, Workload};
 use crate::{Aof, Fsync, LocalCluster, LocalClusterOptions, Result};
 
@@ -82,7 +82,7 @@ impl Default for AofOptions {
 }
 
 /// One run of one mode.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ModeRun {
     pub mode: String,
     /// 1-based.
@@ -90,13 +90,13 @@ pub struct ModeRun {
     pub elapsed_seconds: f64,
     pub throughput_msgs_per_sec: f64,
     pub latency_us: Latency,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// Bytes in the nodes' appendonlydir at the end (0 with AOF off): proof that AOF wrote.
     pub aof_bytes: u64,
 }
 
 /// One mode over its runs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct ModeSummary {
     pub mode: String,
     pub runs: usize,
@@ -122,6 +122,15 @@ pub struct ModeSummary {
     pub series: Vec<SecondSample>,
 }
 
+/// aof-compare's own fields in the report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct AofDetail {
+    /// The mode the others are compared with (AOF off if compared).
+    pub baseline: String,
+    pub modes: Vec<ModeSummary>,
+    pub runs: Vec<ModeRun>,
+}
+
 /// Runs every mode `repeat` times and compares.
 pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     if opts.modes.is_empty() || opts.repeat == 0 {
@@ -130,110 +139,156 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         ));
     }
     opts.workload.validate()?;
-    let mut runs: Vec<(ModeRun, crate::RunResult)> = Vec::new();
-    // Server, data dirs and the AOF-on-tmpfs warning, once for the whole comparison.
-    let mut facts_seen = ClusterFacts::default();
-    'outer: for round in 1..=opts.repeat {
-        for mode in &opts.modes {
-            if live.stop.load(Relaxed) {
-                break 'outer;
-            }
-            let cluster = LocalCluster::start(LocalClusterOptions {
-                aof: mode.0,
-                ..opts.cluster.clone()
-            })
-            .await?;
-            let facts = ClusterFacts::of_local(&cluster);
-            if facts_seen.data_dirs.is_empty() {
-                facts_seen.data_dirs = facts.data_dirs.clone();
-                facts_seen.server = facts.server.clone();
-            }
-            for w in facts.warnings {
-                if !facts_seen.warnings.contains(&w) {
-                    facts_seen.warnings.push(w);
-                }
-            }
-            let r = with_child_live(&live, |child| {
-                crate::workload::run(cluster.endpoint(), &opts.workload, child)
-            })
-            .await?;
-            let aof_bytes = (0..cluster.ports().len())
-                .map(|i| dir_bytes(&cluster.node_dir(i).join("appendonlydir")))
-                .sum();
-            drop(cluster);
-            tracing::info!(
-                "aof-compare {} run {round}: {:.3} s",
-                mode.name(),
-                r.elapsed_seconds
-            );
-            runs.push((
-                ModeRun {
-                    mode: mode.name(),
-                    run: round,
-                    elapsed_seconds: r.elapsed_seconds,
-                    throughput_msgs_per_sec: r.throughput_msgs_per_sec,
-                    latency_us: r.latency_us.clone(),
-                    verdict: r.verdict.clone(),
-                    aof_bytes,
-                },
-                r,
-            ));
-        }
-    }
-    if runs.is_empty() {
-        return Err(crate::Error::Config(
-            "aof-compare stopped before its first run finished".into(),
-        ));
-    }
-
-    let baseline_name = opts
+    let (runs, facts) = run_all(opts, &live).await?;
+    let baseline = opts
         .modes
         .iter()
         .find(|m| m.0 == Aof::Off)
         .unwrap_or(&opts.modes[0])
         .name();
-    let summarize = |name: &str| -> Option<ModeSummary> {
-        let of: Vec<&(ModeRun, crate::RunResult)> =
-            runs.iter().filter(|(m, _)| m.mode == name).collect();
-        if of.is_empty() {
-            return None;
-        }
-        let secs: Vec<f64> = of.iter().map(|(m, _)| m.elapsed_seconds).collect();
-        let (mean, sd) = mean_stddev(&secs);
-        let tput: Vec<f64> = of.iter().map(|(m, _)| m.throughput_msgs_per_sec).collect();
-        let p99: Vec<f64> = of.iter().map(|(m, _)| m.latency_us.p99 as f64).collect();
-        let mut merged = new_histogram();
-        for (_, r) in &of {
-            let _ = merged.add(&r.latency_histogram);
-        }
-        Some(ModeSummary {
-            mode: name.to_string(),
-            runs: of.len(),
-            mean_seconds: mean,
-            stddev_seconds: sd,
-            ci95_seconds: finite(t95(of.len()) * sd / (of.len() as f64).sqrt()),
-            overhead_ci95_pct: 0.0,
-            within_noise: false,
-            latency_us: Latency::from_histogram(&merged),
-            min_seconds: secs.iter().copied().fold(f64::INFINITY, f64::min),
-            max_seconds: secs.iter().copied().fold(0.0, f64::max),
-            mean_throughput_msgs_per_sec: mean_stddev(&tput).0,
-            overhead_pct: 0.0,
-            mean_p99_us: mean_stddev(&p99).0,
-            series: of
-                .first()
-                .map(|(_, r)| r.series.clone())
-                .unwrap_or_default(),
-        })
-    };
+    let modes = compare(opts, &runs, &baseline);
+    let config = serde_json::json!({
+        "modes": opts.modes.iter().map(Mode::name).collect::<Vec<_>>(),
+        "repeat": opts.repeat,
+        "baseline": baseline,
+        "masters": opts.cluster.masters,
+        "replicas_per_master": opts.cluster.replicas_per_master,
+        "workload": &opts.workload,
+        "headline": format!("the baseline mode ({baseline}): elapsed, throughput and latency are its own"),
+        "data_dir": opts.cluster.data_dir.clone().unwrap_or_else(std::env::temp_dir),
+    });
+    // The common fields: counts, errors and the verdict over every run (every message was
+    // checked). Throughput and latency are per mode only: pooling modes would blur what is
+    // compared. The headline ones are the baseline mode's, and `config.headline` says so.
+    let results: Vec<&crate::RunResult> = runs.iter().map(|(_, r)| r).collect();
+    let mut report = ScenarioReport::combined("aof-compare", config, &results);
+    // Pooled CPU over modes is not the comparison's.
+    report.cost = None;
+    if let Some(h) = modes.iter().find(|m| m.mode == baseline).or(modes.first()) {
+        report.latency_us = h.latency_us.clone();
+        report.elapsed_seconds = h.mean_seconds;
+        report.throughput_msgs_per_sec = h.mean_throughput_msgs_per_sec;
+    }
+    for (m, _) in runs.iter().filter(|(m, _)| !m.verdict.is_ok()) {
+        report = report.finding(format!("{} run {}: {}", m.mode, m.run, m.verdict));
+    }
+    for m in &modes {
+        report = report.finding(mode_finding(m, &baseline, opts.workload.messages));
+    }
+    Ok(report.with_facts(&facts).with_detail(AofDetail {
+        baseline,
+        modes,
+        runs: runs.into_iter().map(|(m, _)| m).collect(),
+    }))
+}
+
+/// Every mode `repeat` times, interleaved, each on a fresh cluster; with the facts of them all.
+async fn run_all(
+    opts: &AofOptions,
+    live: &Arc<Live>,
+) -> Result<(Vec<(ModeRun, crate::RunResult)>, ClusterFacts)> {
+    // Server, data dirs and the AOF-on-tmpfs warning, once for the whole comparison.
+    let facts_seen = std::sync::Mutex::new(ClusterFacts::default());
+    let runs = interleaved(
+        "aof-compare",
+        live,
+        opts.repeat,
+        &opts.modes,
+        |round, mode| {
+            let facts_seen = &facts_seen;
+            async move {
+                let cluster = LocalCluster::start(LocalClusterOptions {
+                    aof: mode.0,
+                    ..opts.cluster.clone()
+                })
+                .await?;
+                merge_facts(
+                    &mut facts_seen.lock().unwrap_or_else(|e| e.into_inner()),
+                    ClusterFacts::of_local(&cluster),
+                );
+                let r = with_child_live(live, |child| {
+                    crate::workload::run(cluster.endpoint(), &opts.workload, child)
+                })
+                .await?;
+                let aof_bytes = (0..cluster.ports().len())
+                    .map(|i| dir_bytes(&cluster.node_dir(i).join("appendonlydir")))
+                    .sum();
+                drop(cluster);
+                tracing::info!(
+                    "aof-compare {} run {round}: {:.3} s",
+                    mode.name(),
+                    r.elapsed_seconds
+                );
+                let record = ModeRun {
+                    mode: mode.name(),
+                    run: round,
+                    elapsed_seconds: r.elapsed_seconds,
+                    throughput_msgs_per_sec: r.throughput_msgs_per_sec,
+                    latency_us: r.latency_us.clone(),
+                    verdict: r.counts.verdict(),
+                    aof_bytes,
+                };
+                Ok((record, r))
+            }
+        },
+    )
+    .await?;
+    Ok((
+        runs,
+        facts_seen.into_inner().unwrap_or_else(|e| e.into_inner()),
+    ))
+}
+
+/// One mode over its runs (overheads still to be filled by [`compare`]).
+fn summarize(name: &str, runs: &[(ModeRun, crate::RunResult)]) -> Option<ModeSummary> {
+    let of: Vec<&(ModeRun, crate::RunResult)> =
+        runs.iter().filter(|(m, _)| m.mode == name).collect();
+    if of.is_empty() {
+        return None;
+    }
+    let secs: Vec<f64> = of.iter().map(|(m, _)| m.elapsed_seconds).collect();
+    let (mean, sd) = mean_stddev(&secs);
+    let tput: Vec<f64> = of.iter().map(|(m, _)| m.throughput_msgs_per_sec).collect();
+    let p99: Vec<f64> = of.iter().map(|(m, _)| m.latency_us.p99 as f64).collect();
+    let mut merged = new_histogram();
+    for (_, r) in &of {
+        let _ = merged.add(&r.latency_histogram);
+    }
+    Some(ModeSummary {
+        mode: name.to_string(),
+        runs: of.len(),
+        mean_seconds: mean,
+        stddev_seconds: sd,
+        ci95_seconds: finite(t95(of.len()) * sd / (of.len() as f64).sqrt()),
+        overhead_ci95_pct: 0.0,
+        within_noise: false,
+        latency_us: Latency::from_histogram(&merged),
+        min_seconds: finite(secs.iter().copied().fold(f64::INFINITY, f64::min)),
+        max_seconds: secs.iter().copied().fold(0.0, f64::max),
+        mean_throughput_msgs_per_sec: mean_stddev(&tput).0,
+        overhead_pct: 0.0,
+        mean_p99_us: mean_stddev(&p99).0,
+        series: of
+            .first()
+            .map(|(_, r)| r.series.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// Every mode's summary, with its overhead against `baseline` and whether that is within noise.
+fn compare(
+    opts: &AofOptions,
+    runs: &[(ModeRun, crate::RunResult)],
+    baseline: &str,
+) -> Vec<ModeSummary> {
     let mut modes: Vec<ModeSummary> = opts
         .modes
         .iter()
-        .filter_map(|m| summarize(&m.name()))
+        .filter_map(|m| summarize(&m.name(), runs))
         .collect();
     let (base, base_ci, base_se2, base_runs) = modes
         .iter()
-        .find(|m| m.mode == baseline_name)
+        .find(|m| m.mode == baseline)
         .map(|m| {
             (
                 m.mean_seconds,
@@ -253,95 +308,42 @@ pub async fn run(opts: &AofOptions, live: Arc<Live>) -> Result<ScenarioReport> {
         }
         m.within_noise = m.runs >= 2
             && (m.mean_seconds - base).abs() <= m.ci95_seconds + base_ci
-            && m.mode != baseline_name;
-        m.min_seconds = finite(m.min_seconds);
+            && m.mode != baseline;
     }
+    modes
+}
 
-    // The common fields: counts and errors summed over every run (every message was checked).
-    // Throughput and latency are per mode only: pooling modes would blur what is compared. The
-    // headline ones are the baseline mode's, and `config.headline` says so.
-    let mut counts = Counts::default();
-    let mut errors = std::collections::BTreeMap::new();
-    for (_, r) in &runs {
-        add_counts(&mut counts, &r.counts);
-        for (k, v) in &r.errors {
-            *errors.entry(k.clone()).or_insert(0) += v;
-        }
-    }
-    let headline = modes
-        .iter()
-        .find(|m| m.mode == baseline_name)
-        .or(modes.first());
-    let bad: Vec<String> = runs
-        .iter()
-        .filter(|(m, _)| m.verdict != "ok")
-        .map(|(m, _)| format!("{} run {}: {}", m.mode, m.run, m.verdict))
-        .collect();
-    let verdict = if bad.is_empty() {
-        "ok".to_string()
+/// "AOF everysec: mean 1.234 s ± 0.010 s ... +2.1% ± 1.0% vs off".
+fn mode_finding(m: &ModeSummary, baseline: &str, messages: u64) -> String {
+    let sign = if m.overhead_pct >= 0.0 { "+" } else { "" };
+    let vs = if m.mode == baseline {
+        "baseline".to_string()
+    } else if m.runs < 2 {
+        format!(
+            "{sign}{:.1}% vs {baseline} (one run: noise unknown)",
+            m.overhead_pct
+        )
     } else {
-        bad.join("; ")
-    };
-    let first = &runs[0].1;
-    let config = serde_json::json!({
-        "modes": opts.modes.iter().map(Mode::name).collect::<Vec<_>>(),
-        "repeat": opts.repeat,
-        "baseline": baseline_name,
-        "masters": opts.cluster.masters,
-        "replicas_per_master": opts.cluster.replicas_per_master,
-        "workload": &opts.workload,
-        "headline": format!("the baseline mode ({baseline_name}): elapsed, throughput and latency are its own"),
-        "data_dir": opts.cluster.data_dir.clone().unwrap_or_else(std::env::temp_dir),
-    });
-    let mut report = ScenarioReport::from_run("aof-compare", config, first);
-    // One run's cost is not the comparison's.
-    report.details.remove("cost");
-    report.verdict = verdict;
-    report.counts = counts;
-    report.errors = errors;
-    if let Some(h) = headline {
-        report.latency_us = h.latency_us.clone();
-        report.elapsed_seconds = h.mean_seconds;
-        report.throughput_msgs_per_sec = h.mean_throughput_msgs_per_sec;
-    }
-    report.series = Vec::new();
-    for m in &modes {
-        let sign = if m.overhead_pct >= 0.0 { "+" } else { "" };
-        let vs = if m.mode == baseline_name {
-            "baseline".to_string()
-        } else if m.runs < 2 {
-            format!(
-                "{sign}{:.1}% vs {baseline_name} (one run: noise unknown)",
-                m.overhead_pct
-            )
+        let noise = if m.within_noise {
+            ", within noise (the 95 % intervals overlap)"
         } else {
-            let noise = if m.within_noise {
-                ", within noise (the 95 % intervals overlap)"
-            } else {
-                ""
-            };
-            format!(
-                "{sign}{:.1}% ± {:.1}% vs {baseline_name}{noise}",
-                m.overhead_pct, m.overhead_ci95_pct
-            )
+            ""
         };
-        report = report.finding(format!(
-            "AOF {}: mean {:.3} s ± {:.3} s (95 % interval) over {} run(s) of {} messages ({} msg/s, p99 {}), {vs}",
-            m.mode,
-            m.mean_seconds,
-            m.ci95_seconds,
-            m.runs,
-            thousands(opts.workload.messages),
-            thousands(m.mean_throughput_msgs_per_sec.round() as u64),
-            human_us(m.latency_us.p99),
-        ));
-    }
-    let run_list: Vec<ModeRun> = runs.into_iter().map(|(m, _)| m).collect();
-    Ok(report
-        .with_facts(&facts_seen)
-        .detail("baseline", &baseline_name)
-        .detail("modes", &modes)
-        .detail("runs", &run_list))
+        format!(
+            "{sign}{:.1}% ± {:.1}% vs {baseline}{noise}",
+            m.overhead_pct, m.overhead_ci95_pct
+        )
+    };
+    format!(
+        "AOF {}: mean {:.3} s ± {:.3} s (95 % interval) over {} run(s) of {} messages ({} msg/s, p99 {}), {vs}",
+        m.mode,
+        m.mean_seconds,
+        m.ci95_seconds,
+        m.runs,
+        thousands(messages),
+        thousands(m.mean_throughput_msgs_per_sec.round() as u64),
+        human_us(m.latency_us.p99),
+    )
 }
 
 /// Two-sided 95 % Student's t for the mean of `n` runs (n − 1 degrees of freedom); 0 for one run.

@@ -9,13 +9,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::memory::{MasterMemory, MemorySample};
-use super::ScenarioReport;
+use super::{cross_check_findings, RunEnd, ScenarioReport};
 use crate::metrics::finite;
-use crate::report::thousands;
 use crate::trim::{masters_used_memory, Trim};
+use crate::units::{human_us, mb, thousands};
 use crate::workload::{Live, Workload};
 use crate::{Endpoint, Result};
 
@@ -54,7 +55,7 @@ impl Default for BacklogOptions {
 }
 
 /// One reading of the whole backlog.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct BacklogSample {
     /// Seconds since the load started.
     pub t: f64,
@@ -65,7 +66,7 @@ pub struct BacklogSample {
 }
 
 /// The figures of the experiment (the `backlog` field of the JSON).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct BacklogFigures {
     pub stopped_at: f64,
     pub resumed_at: f64,
@@ -91,6 +92,17 @@ pub struct BacklogFigures {
     pub drain_max_us: u64,
     /// Steady backlog before the stop (highest reading): the level "caught up" returns to.
     pub steady_backlog: u64,
+}
+
+/// backlog's own fields in the report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct BacklogDetail {
+    pub backlog: BacklogFigures,
+    pub backlog_samples: Vec<BacklogSample>,
+    /// `used_memory` per master over the run.
+    pub memory: Vec<MasterMemory>,
+    #[serde(flatten)]
+    pub end: RunEnd,
 }
 
 /// Runs the experiment against `endpoint` and reports.
@@ -154,14 +166,32 @@ pub async fn run(
         "shards": r.shard_keys.len(),
     });
     let facts = crate::cluster::ClusterFacts::of_external(endpoint).await;
-    let mut report = ScenarioReport::from_run("backlog", config, &r)
-        .with_facts(&facts)
+    let report = ScenarioReport::from_run("backlog", config, &r).with_facts(&facts);
+    let report = with_findings(report, &fig, opts, rate);
+    Ok(
+        cross_check_findings(report, &r.disagreements).with_detail(BacklogDetail {
+            backlog: fig,
+            backlog_samples: samples,
+            memory,
+            end: RunEnd::of(&r),
+        }),
+    )
+}
+
+/// The moments (stop, resume, caught up) and the sentences: how big the backlog got, and how
+/// the drain went.
+fn with_findings(
+    report: ScenarioReport<()>,
+    fig: &BacklogFigures,
+    opts: &BacklogOptions,
+    rate: f64,
+) -> ScenarioReport<()> {
+    let report = report
         .event(fig.stopped_at, "consumers stop")
         .event(fig.resumed_at, "consumers resume");
-    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
     let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
-    report = report.finding(format!(
+    let report = report.finding(format!(
         "backlog peak {} messages ({} of payload) after {:.1} s without consumers; used_memory over the masters {} → {}",
         thousands(fig.peak_messages),
         mb(fig.peak_payload_bytes),
@@ -169,13 +199,13 @@ pub async fn run(
         mb(at_stop),
         mb(peak)
     ));
-    report = match fig.catch_up_seconds {
+    match fig.catch_up_seconds {
         Some(c) => report.event(fig.resumed_at + c, "caught up").finding(format!(
             "caught up {c:.1} s after the resume: consumers acked {:.0} msg/s against {rate:.0} produced (drain ratio {:.2}, net drain {:.0} msg/s); backlogged messages' p99 up to {}",
             fig.consume_rate_msgs_per_sec,
             fig.drain_ratio,
             fig.net_drain_msgs_per_sec,
-            crate::report::human_us(fig.drain_p99_us)
+            human_us(fig.drain_p99_us)
         )),
         None => report.finding(format!(
             "never caught up: {:.0} s after the resume the consumers acked {:.0} msg/s against {rate:.0} produced (drain ratio {:.2}); the scenario stopped itself",
@@ -183,17 +213,7 @@ pub async fn run(
             fig.consume_rate_msgs_per_sec,
             fig.drain_ratio
         )),
-    };
-    for d in &r.disagreements {
-        report = report.finding(format!("cross-check: {d}"));
     }
-    Ok(report
-        .detail("backlog", &fig)
-        .detail("backlog_samples", &samples)
-        .detail("memory", &memory)
-        .detail("ended_by", &r.ended_by)
-        .detail("redis_xlen", r.redis_xlen)
-        .detail("disagreements", &r.disagreements))
 }
 
 /// Drives the phases (lead, stop, resume, drain, tail) while sampling the backlog and each

@@ -3,16 +3,18 @@
 //! name. With XAUTOCLAIM on, the claimer takes over what they left: recovered > 0, lost = 0. With
 //! it off, those entries stay in the group's pending list for good, and a finding says so (the verdict reads only lost and unexpected).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::ScenarioReport;
-use crate::metrics::finite;
-use crate::report::thousands;
-use crate::workload::{ClaimerOptions, Live, Workload};
+use super::{cross_check_findings, RunEnd, ScenarioReport};
+use crate::metrics::{finite, FirstError, Latency};
+use crate::units::thousands;
+use crate::workload::{ClaimerOptions, Live, RunResult, Workload};
 use crate::{Endpoint, Result};
 
 /// How the experiment runs. The idle threshold is far below the seed's 300 s so a run takes
@@ -47,20 +49,30 @@ impl Default for CrashOptions {
 }
 
 /// Crashes so far, sampled over the run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct CrashSample {
     pub t: f64,
     pub crashes: u64,
 }
 
-/// Runs the experiment against `endpoint` (embedded or external) and reports.
-pub async fn run(
-    endpoint: &Endpoint,
-    opts: &CrashOptions,
-    live: Arc<Live>,
-) -> Result<ScenarioReport> {
+/// consumer-crash's own fields in the report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct CrashDetail {
+    pub consumer_crashes: u64,
+    /// Read by crashed consumers, never acked, still pending at the end.
+    pub stranded: u64,
+    pub crashes_over_time: Vec<CrashSample>,
+    /// Send to delivered by XREADGROUP, µs.
+    pub delivery_latency_us: Latency,
+    pub first_errors: BTreeMap<String, FirstError>,
+    #[serde(flatten)]
+    pub end: RunEnd,
+}
+
+/// The load: consumers that crash, and the claimer when XAUTOCLAIM is on.
+fn workload(opts: &CrashOptions) -> Workload {
     let idle = opts.autoclaim_idle_ms.max(1);
-    let workload = Workload {
+    Workload {
         messages: opts.messages,
         producers: opts.producers,
         consumers: opts.consumers.max(1),
@@ -79,33 +91,48 @@ pub async fn run(
         },
         deadline_ms: opts.deadline_ms,
         ..Workload::default()
-    };
-    workload.validate()?;
+    }
+}
 
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (live, done) = (live.clone(), done.clone());
-        let bound = opts.deadline_ms / 100 + 600;
-        tokio::spawn(async move {
-            let mut out = vec![CrashSample { t: 0.0, crashes: 0 }];
-            for _ in 0..bound {
-                if done.load(Relaxed) {
-                    break;
-                }
-                if live.started.get().is_some() {
-                    let crashes = live.crashes.load(Relaxed);
-                    if out.last().map(|s| s.crashes) != Some(crashes) {
-                        out.push(CrashSample {
-                            t: finite(live.secs()),
-                            crashes,
-                        });
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+/// Samples the crash count every 100 ms until `done` (bounded by the deadline).
+fn crash_sampler(
+    opts: &CrashOptions,
+    live: &Arc<Live>,
+    done: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<CrashSample>> {
+    let (live, done) = (live.clone(), done.clone());
+    let bound = opts.deadline_ms / 100 + 600;
+    tokio::spawn(async move {
+        let mut out = vec![CrashSample { t: 0.0, crashes: 0 }];
+        for _ in 0..bound {
+            if done.load(Relaxed) {
+                break;
             }
-            out
-        })
-    };
+            if live.started.get().is_some() {
+                let crashes = live.crashes.load(Relaxed);
+                if out.last().map(|s| s.crashes) != Some(crashes) {
+                    out.push(CrashSample {
+                        t: finite(live.secs()),
+                        crashes,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        out
+    })
+}
+
+/// Runs the experiment against `endpoint` (embedded or external) and reports.
+pub async fn run(
+    endpoint: &Endpoint,
+    opts: &CrashOptions,
+    live: Arc<Live>,
+) -> Result<ScenarioReport> {
+    let workload = workload(opts);
+    workload.validate()?;
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = crash_sampler(opts, &live, &done);
     let result = crate::workload::run(endpoint, &workload, live.clone()).await;
     done.store(true, Relaxed);
     let mut crashes_over_time = sampler.await.unwrap_or_default();
@@ -114,21 +141,6 @@ pub async fn run(
         crashes: live.crashes.load(Relaxed),
     });
     let r = result?;
-    let c = &r.counts;
-
-    let stranded = c.pending_at_end;
-    // Stranded entries are a finding beside the verdict, which reads only lost and unexpected.
-    let stranded_text = (stranded > 0).then(|| {
-        let why = if opts.autoclaim {
-            format!("not reclaimed before the run ended ({})", r.ended_by)
-        } else {
-            "never reclaimed: XAUTOCLAIM off".to_string()
-        };
-        format!(
-            "{} stranded: read by crashed consumers, never acked, still pending, {why}",
-            thousands(stranded)
-        )
-    });
     let config = serde_json::json!({
         "messages": opts.messages,
         "producers": opts.producers,
@@ -136,7 +148,7 @@ pub async fn run(
         "batch": opts.batch,
         "crash_probability": opts.crash_probability,
         "autoclaim": opts.autoclaim,
-        "autoclaim_idle_ms": idle,
+        "autoclaim_idle_ms": opts.autoclaim_idle_ms.max(1),
         "shards": r.shard_keys.len(),
     });
     let facts = crate::cluster::ClusterFacts::of_external(endpoint).await;
@@ -144,14 +156,35 @@ pub async fn run(
     if let Some(first) = crashes_over_time.iter().find(|s| s.crashes > 0) {
         report = report.event(first.t, "first crash");
     }
-    report = report.finding(format!(
+    let detail = CrashDetail {
+        consumer_crashes: r.consumer_crashes,
+        stranded: r.counts.pending_at_end,
+        crashes_over_time,
+        delivery_latency_us: r.delivery_latency_us.clone(),
+        first_errors: r.first_errors.clone(),
+        end: RunEnd::of(&r),
+    };
+    Ok(with_findings(report, opts, &r).with_detail(detail))
+}
+
+/// The crashes, what the claimer recovered (or, without it, what stays pending), and what was
+/// stranded: the last beside the verdict, which reads only lost and unexpected.
+fn with_findings(
+    report: ScenarioReport<()>,
+    opts: &CrashOptions,
+    r: &RunResult,
+) -> ScenarioReport<()> {
+    let c = &r.counts;
+    let stranded = c.pending_at_end;
+    let report = report.finding(format!(
         "{} consumer crashes (p = {}) between XREADGROUP and XACK",
         thousands(r.consumer_crashes),
         opts.crash_probability
     ));
-    report = if opts.autoclaim {
+    let mut report = if opts.autoclaim {
         report.finding(format!(
-            "XAUTOCLAIM (idle ≥ {idle} ms) recovered {} entries; {} lost, {} still pending at the end",
+            "XAUTOCLAIM (idle ≥ {} ms) recovered {} entries; {} lost, {} still pending at the end",
+            opts.autoclaim_idle_ms.max(1),
             thousands(c.recovered),
             thousands(c.lost),
             thousands(stranded)
@@ -164,19 +197,16 @@ pub async fn run(
             thousands(c.produced)
         ))
     };
-    if let Some(text) = stranded_text {
-        report = report.finding(text);
+    if stranded > 0 {
+        let why = if opts.autoclaim {
+            format!("not reclaimed before the run ended ({})", r.ended_by)
+        } else {
+            "never reclaimed: XAUTOCLAIM off".to_string()
+        };
+        report = report.finding(format!(
+            "{} stranded: read by crashed consumers, never acked, still pending, {why}",
+            thousands(stranded)
+        ));
     }
-    for d in &r.disagreements {
-        report = report.finding(format!("cross-check: {d}"));
-    }
-    Ok(report
-        .detail("consumer_crashes", r.consumer_crashes)
-        .detail("stranded", stranded)
-        .detail("ended_by", &r.ended_by)
-        .detail("crashes_over_time", &crashes_over_time)
-        .detail("delivery_latency_us", &r.delivery_latency_us)
-        .detail("first_errors", &r.first_errors)
-        .detail("redis_xlen", r.redis_xlen)
-        .detail("disagreements", &r.disagreements))
+    cross_check_findings(report, &r.disagreements)
 }

@@ -19,10 +19,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::cluster::{LocalCluster, LocalClusterOptions};
-use crate::scenario::ScenarioReport;
+use crate::scenario::{RunEnd, ScenarioReport};
 use crate::workload::{self, Live, RunResult, Workload};
 use crate::{Error, Result};
 use driver::Driver;
@@ -187,7 +188,7 @@ impl FailoverOptions {
 }
 
 /// A node rejoining after `--restart`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct Rejoin {
     /// Seconds since the load started.
     pub t: f64,
@@ -198,7 +199,7 @@ pub struct Rejoin {
 }
 
 /// One fault and what followed; the elements of the report's `kills`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, JsonSchema)]
 pub struct KillRecord {
     pub step: usize,
     pub fault: String,
@@ -231,8 +232,21 @@ pub struct KillRecord {
     /// The same on the other masters' shards.
     pub other_shards_p99_us: u64,
     pub restarted: Option<Rejoin>,
+    /// The slot ranges it served (to find its shards' keys).
     #[serde(skip)]
-    slots: Vec<(u16, u16)>,
+    pub(crate) slots: Vec<(u16, u16)>,
+}
+
+/// failover's own fields in the report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FailoverDetail {
+    /// One record per fault, in order.
+    pub kills: Vec<KillRecord>,
+    /// "ok" or "fail" as the surviving nodes say at the end.
+    pub final_cluster_state: String,
+    pub node_timeout_ms: u64,
+    #[serde(flatten)]
+    pub end: RunEnd,
 }
 
 /// Error kinds every step reports, 0 included, so steps compare side by side (others are added
@@ -287,7 +301,7 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     let run = finish_load(load, &opts.workload, &live).await;
     let Driver {
         mut observer,
-        mut events,
+        events,
         mut steps,
         ..
     } = driver;
@@ -305,22 +319,20 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
         Ending::Stuck(why) => Some(format!("not recovered: {why}")),
     };
     let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
-    let mut report = ScenarioReport::from_run("failover", config, &run)
-        .with_facts(&facts)
-        .detail("kills", &steps)
-        .detail("final_cluster_state", &final_state)
-        .detail("node_timeout_ms", opts.node_timeout_ms)
-        .detail("ended_by", &run.ended_by)
-        .detail("disagreements", &run.disagreements);
+    let mut report = ScenarioReport::from_run("failover", config, &run).with_facts(&facts);
     if let Some(text) = ending_text {
         report = report.finding(text);
     }
     for f in findings(&steps, &run, opts.node_timeout_ms) {
         report = report.finding(f);
     }
-    events.sort_by(|a, b| a.t.total_cmp(&b.t));
     report.events = events;
-    Ok(report)
+    Ok(report.with_detail(FailoverDetail {
+        kills: steps,
+        final_cluster_state: final_state,
+        node_timeout_ms: opts.node_timeout_ms,
+        end: RunEnd::of(&run),
+    }))
 }
 
 /// Waits for the load to end by itself (it was told to drain or stop), within a bound; past it the

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod schema;
 
 /// True if a process with this pid exists and is not a zombie (the library's own check).
 #[allow(unused_imports)] // not every test binary checks pids

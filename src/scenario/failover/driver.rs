@@ -21,6 +21,15 @@ pub(super) struct Driver<'a> {
     pub(super) steps: Vec<KillRecord>,
 }
 
+/// Where one step stands while it watches the survivors.
+struct Watch<'a> {
+    began: Instant,
+    /// The paused master, until it is resumed.
+    pause: Option<Paused<'a>>,
+    /// Since when the survivors say `cluster_state:fail`.
+    fail_since: Option<Instant>,
+}
+
 /// A master chosen for the next fault.
 struct Target {
     index: usize,
@@ -29,7 +38,7 @@ struct Target {
     slots: Vec<(u16, u16)>,
 }
 
-impl Driver<'_> {
+impl<'a> Driver<'a> {
     fn event(&mut self, label: String) {
         self.events.push(Event {
             t: finite(self.live.secs()),
@@ -103,23 +112,21 @@ impl Driver<'_> {
             .min_by_key(|t| t.index)
     }
 
-    /// One fault and the wait for its outcome.
-    async fn step(&mut self, step: usize, target: Target) -> Result<Ending> {
-        let fault = self.opts.fault;
-        let began = Instant::now();
-        let t = finite(self.live.secs());
-        let mut pause = None;
-        match fault {
+    /// Hits `target` with the fault; a pause is returned to be resumed when its time is up.
+    async fn strike(&mut self, target: &Target) -> Result<Option<Paused<'a>>> {
+        match self.opts.fault {
             Fault::Kill => {
                 self.cluster.kill(target.index);
                 self.event(format!("kill master :{}", target.port));
+                Ok(None)
             }
             Fault::Pause { ms } => {
-                pause = Some(Paused::new(self.cluster, target.index)?);
+                let paused = Paused::new(self.cluster, target.index)?;
                 self.event(format!("pause master :{} for {ms} ms", target.port));
+                Ok(Some(paused))
             }
             Fault::ManualFailover => {
-                let replica = self.replica_of(&target).await.ok_or_else(|| {
+                let replica = self.replica_of(target).await.ok_or_else(|| {
                     Error::ClusterUnavailable(format!(
                         "master :{} has no running replica to fail over to",
                         target.port
@@ -130,93 +137,71 @@ impl Driver<'_> {
                     "CLUSTER FAILOVER on :{replica} (replica of :{})",
                     target.port
                 ));
+                Ok(None)
             }
         }
+    }
+
+    /// One fault and the wait for its outcome.
+    async fn step(&mut self, step: usize, target: Target) -> Result<Ending> {
+        let mut watch = Watch {
+            began: Instant::now(),
+            pause: None,
+            fail_since: None,
+        };
+        let t = finite(self.live.secs());
+        watch.pause = self.strike(&target).await?;
         let mut rec = KillRecord {
             step,
-            fault: fault.to_string(),
+            fault: self.opts.fault.to_string(),
             node: format!(":{}", target.port),
             t,
-            marked_fail_after_s: None,
-            promoted: None,
-            promoted_after_s: None,
-            outcome: String::new(),
-            cluster_state_fail_s: 0.0,
-            shard_window_s: 0.0,
-            other_shards_window_s: 0.0,
             errors: NAMED_ERRORS.iter().map(|k| (k.to_string(), 0)).collect(),
-            shard_p99_us: 0,
-            shard_max_us: 0,
-            other_shards_p99_us: 0,
-            restarted: None,
             slots: target.slots.clone(),
+            ..KillRecord::default()
         };
-        let resume_at = match fault {
-            Fault::Pause { ms } => Some(began + Duration::from_millis(ms)),
+        let ending = self.watch(&target, &mut rec, &mut watch).await;
+        if let Some(p) = watch.pause.take() {
+            p.resume()?;
+        }
+        let ending = ending?;
+        if let Some(since) = watch.fail_since {
+            rec.cluster_state_fail_s += since.elapsed().as_secs_f64();
+        }
+        rec.cluster_state_fail_s = finite(rec.cluster_state_fail_s);
+        if self.opts.restart
+            && self.opts.fault == Fault::Kill
+            && matches!(ending, Ending::Recovered)
+        {
+            rec.restarted = Some(self.restart(&target).await?);
+        }
+        self.steps.push(rec);
+        Ok(ending)
+    }
+
+    /// Watches the survivors every 100 ms until a node serves the target's slots, the cluster is
+    /// down for good, or the step's bound passes; resumes a pause when its time is up.
+    async fn watch(
+        &mut self,
+        target: &Target,
+        rec: &mut KillRecord,
+        w: &mut Watch<'a>,
+    ) -> Result<Ending> {
+        let resume_at = match self.opts.fault {
+            Fault::Pause { ms } => Some(w.began + Duration::from_millis(ms)),
             _ => None,
         };
-        let deadline = began + self.opts.step_timeout();
-        let first_slot = target.slots.first().map_or(0, |s| s.0);
-        let mut fail_since: Option<Instant> = None;
-        let ending = loop {
+        let deadline = w.began + self.opts.step_timeout();
+        loop {
             let now = Instant::now();
             if resume_at.is_some_and(|at| now >= at) {
-                if let Some(p) = pause.take() {
+                if let Some(p) = w.pause.take() {
                     p.resume()?;
                     self.event(format!("resume :{}", target.port));
                 }
             }
-            if let Some(view) = self.observer.look(Some(target.index)).await {
-                let me = view.nodes.iter().find(|n| n.id == target.id);
-                if rec.marked_fail_after_s.is_none() && me.is_some_and(|n| n.has_flag("fail")) {
-                    rec.marked_fail_after_s = Some(secs_since(began));
-                    self.event(format!("FAIL :{}", target.port));
-                }
-                match (view.info.state == "fail", fail_since) {
-                    (true, None) => {
-                        fail_since = Some(now);
-                        self.event("cluster_state fail".into());
-                    }
-                    (false, Some(since)) => {
-                        rec.cluster_state_fail_s += now.duration_since(since).as_secs_f64();
-                        fail_since = None;
-                        self.event("cluster_state ok".into());
-                    }
-                    _ => {}
-                }
-                let server = view
-                    .nodes
-                    .iter()
-                    .find(|n| n.is_master() && !n.is_failing() && n.serves_slot(first_slot));
-                if let Some(s) = server.filter(|s| s.id != target.id) {
-                    if rec.promoted.is_none() {
-                        rec.promoted = Some(format!(":{}", s.port().unwrap_or(0)));
-                        rec.promoted_after_s = Some(secs_since(began));
-                        self.event(format!("promoted :{}", s.port().unwrap_or(0)));
-                    }
-                }
-                let served = server.is_some() && view.info.is_healthy();
-                let needs_promotion = !matches!(fault, Fault::Pause { .. });
-                if served && pause.is_none() && (rec.promoted.is_some() || !needs_promotion) {
-                    rec.outcome = if rec.promoted.is_some() {
-                        "promoted".into()
-                    } else {
-                        "no failover".into()
-                    };
-                    break Ending::Recovered;
-                }
-                if fail_since.is_some_and(|s| now.duration_since(s) >= self.opts.down_after())
-                    && pause.is_none()
-                    && self.replica_of(&target).await.is_none()
-                    && self.observer.all_fail(Some(target.index)).await
-                {
-                    rec.outcome = "cluster down".into();
-                    self.event(format!("cluster down for good after :{}", target.port));
-                    break Ending::Down(format!(
-                        "master :{} had no replica left to promote; every survivor says cluster_state:fail",
-                        target.port
-                    ));
-                }
+            if let Some(ending) = self.look(target, rec, w, now).await {
+                return Ok(ending);
             }
             if now >= deadline {
                 rec.outcome = "not recovered".into();
@@ -225,26 +210,79 @@ impl Driver<'_> {
                     target.port,
                     self.opts.step_timeout().as_secs_f64()
                 );
-                break if self.observer.all_fail(Some(target.index)).await {
+                return Ok(if self.observer.all_fail(Some(target.index)).await {
                     Ending::Down(why)
                 } else {
                     Ending::Stuck(why)
-                };
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        if let Some(p) = pause.take() {
-            p.resume()?;
         }
-        if let Some(since) = fail_since {
-            rec.cluster_state_fail_s += since.elapsed().as_secs_f64();
+    }
+
+    /// One look at the survivors: records FAIL, cluster_state changes and the promotion; the
+    /// ending once the slots are served again or the cluster is down for good.
+    async fn look(
+        &mut self,
+        target: &Target,
+        rec: &mut KillRecord,
+        w: &mut Watch<'a>,
+        now: Instant,
+    ) -> Option<Ending> {
+        let view = self.observer.look(Some(target.index)).await?;
+        let me = view.nodes.iter().find(|n| n.id == target.id);
+        if rec.marked_fail_after_s.is_none() && me.is_some_and(|n| n.has_flag("fail")) {
+            rec.marked_fail_after_s = Some(secs_since(w.began));
+            self.event(format!("FAIL :{}", target.port));
         }
-        rec.cluster_state_fail_s = finite(rec.cluster_state_fail_s);
-        if self.opts.restart && fault == Fault::Kill && matches!(ending, Ending::Recovered) {
-            rec.restarted = Some(self.restart(&target).await?);
+        match (view.info.state == "fail", w.fail_since) {
+            (true, None) => {
+                w.fail_since = Some(now);
+                self.event("cluster_state fail".into());
+            }
+            (false, Some(since)) => {
+                rec.cluster_state_fail_s += now.duration_since(since).as_secs_f64();
+                w.fail_since = None;
+                self.event("cluster_state ok".into());
+            }
+            _ => {}
         }
-        self.steps.push(rec);
-        Ok(ending)
+        let first_slot = target.slots.first().map_or(0, |s| s.0);
+        let server = view
+            .nodes
+            .iter()
+            .find(|n| n.is_master() && !n.is_failing() && n.serves_slot(first_slot));
+        if let Some(s) = server.filter(|s| s.id != target.id) {
+            if rec.promoted.is_none() {
+                rec.promoted = Some(format!(":{}", s.port().unwrap_or(0)));
+                rec.promoted_after_s = Some(secs_since(w.began));
+                self.event(format!("promoted :{}", s.port().unwrap_or(0)));
+            }
+        }
+        let served = server.is_some() && view.info.is_healthy();
+        let needs_promotion = !matches!(self.opts.fault, Fault::Pause { .. });
+        if served && w.pause.is_none() && (rec.promoted.is_some() || !needs_promotion) {
+            rec.outcome = if rec.promoted.is_some() {
+                "promoted".into()
+            } else {
+                "no failover".into()
+            };
+            return Some(Ending::Recovered);
+        }
+        if w.fail_since
+            .is_some_and(|s| now.duration_since(s) >= self.opts.down_after())
+            && w.pause.is_none()
+            && self.replica_of(target).await.is_none()
+            && self.observer.all_fail(Some(target.index)).await
+        {
+            rec.outcome = "cluster down".into();
+            self.event(format!("cluster down for good after :{}", target.port));
+            return Some(Ending::Down(format!(
+                "master :{} had no replica left to promote; every survivor says cluster_state:fail",
+                target.port
+            )));
+        }
+        None
     }
 
     /// The running replica of `target` with the lowest index, as the survivors see it.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::KillRecord;
 use crate::metrics::{finite, OutageSpan};
-use crate::report::human_us;
+use crate::units::human_us;
 use crate::workload::RunResult;
 
 /// One sentence per fault and one for the checker's counts: what a person reads first.

@@ -14,116 +14,27 @@
 //! mode and fault the mean and spread over repeats, and the cost against `none`. Runs are
 //! interleaved (mode inside fault inside round) so a machine that slows down biases none.
 
-use std::fmt;
-use std::str::FromStr;
+mod cells;
+mod modes;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{mean_stddev, with_child_live, ScenarioReport};
+use super::{interleaved, merge_facts, with_child_live, ScenarioReport};
+use crate::check::Verdict;
 use crate::cluster::server::{check_server, find_server};
 use crate::cluster::{ClusterFacts, NodeRole};
 use crate::durability::Durability;
 use crate::metrics::{finite, Latency};
-use crate::report::thousands;
 use crate::workload::{Live, RunResult, Workload};
 use crate::{Aof, Error, Fsync, LocalCluster, LocalClusterOptions, Result};
 
-/// A durability setting to compare: a producer-side wait, or the server's min-replicas-to-write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mode {
-    /// As written: `none`, `wait:1`, `waitaof:1:0`, `min-replicas:1`.
-    pub spec: String,
-    pub durability: Durability,
-    pub min_replicas: Option<u32>,
-}
-
-impl Mode {
-    /// The five modes of the issue, in order.
-    pub fn all() -> Vec<Mode> {
-        [
-            "none",
-            "wait:1",
-            "waitaof:1:0",
-            "waitaof:0:1",
-            "min-replicas:1",
-        ]
-        .iter()
-        .map(|s| s.parse().expect("built-in mode"))
-        .collect()
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let spec = s.trim().to_ascii_lowercase();
-        if let Some(n) = spec.strip_prefix("min-replicas:") {
-            let n: u32 = n
-                .parse()
-                .ok()
-                .filter(|n| (1..=5).contains(n))
-                .ok_or_else(|| format!("'{s}': min-replicas:N needs N in 1..=5"))?;
-            return Ok(Mode {
-                spec,
-                durability: Durability::None,
-                min_replicas: Some(n),
-            });
-        }
-        let durability: Durability = spec
-            .parse()
-            .map_err(|e: String| format!("{e}, or min-replicas:N"))?;
-        Ok(Mode {
-            spec,
-            durability,
-            min_replicas: None,
-        })
-    }
-}
-
-/// What strikes shard 0 during a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fault {
-    /// No fault, closed loop: the cost of the mode alone.
-    None,
-    /// SIGSTOP of the master longer than node-timeout, then SIGCONT.
-    Pause,
-    /// SIGKILL of the master and its replicas, then a restart of each from its AOF.
-    ShardKill,
-}
-
-impl Fault {
-    pub fn all() -> Vec<Fault> {
-        vec![Fault::None, Fault::Pause, Fault::ShardKill]
-    }
-}
-
-impl FromStr for Fault {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(Fault::None),
-            "pause" => Ok(Fault::Pause),
-            "shard-kill" | "kill-shard" => Ok(Fault::ShardKill),
-            _ => Err(format!(
-                "'{s}' is not a durability fault; use none, pause or shard-kill"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Fault::None => "none",
-            Fault::Pause => "pause",
-            Fault::ShardKill => "shard-kill",
-        })
-    }
-}
+pub use cells::Cell;
+pub use modes::{Fault, Mode};
 
 /// How the comparison runs.
 #[derive(Clone, Debug)]
@@ -176,7 +87,7 @@ impl Default for DurabilityOptions {
 }
 
 /// One run of one mode under one fault.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct DurabilityRun {
     pub mode: String,
     pub fault: Fault,
@@ -197,31 +108,9 @@ pub struct DurabilityRun {
     pub confirm_latency_us: Latency,
     /// Send → XACK.
     pub latency_us: Latency,
-    pub verdict: String,
+    pub verdict: Verdict,
     /// Seconds from the fault's start until every node was healthy again (none: 0).
     pub recovered_after_s: f64,
-}
-
-/// One mode under one fault, over its repeats.
-#[derive(Clone, Debug, Serialize)]
-pub struct Cell {
-    pub mode: String,
-    pub fault: Fault,
-    pub runs: usize,
-    pub acked_lost_mean: f64,
-    pub acked_lost_min: u64,
-    pub acked_lost_max: u64,
-    pub unconfirmed_mean: f64,
-    pub failed_mean: f64,
-    pub throughput_mean: f64,
-    pub throughput_stddev: f64,
-    /// Mean of the runs' confirm-latency percentiles, µs.
-    pub confirm_p50_us: f64,
-    pub confirm_p99_us: f64,
-    pub confirm_p99_stddev_us: f64,
-    /// Against `none` under the same fault (1.0 for `none`; 0 when there is no `none`).
-    pub throughput_vs_none: f64,
-    pub p99_vs_none: f64,
 }
 
 /// Refuses a memory file system (unless allowed): AOF there measures nothing.
@@ -252,8 +141,17 @@ fn check_data_fs(opts: &DurabilityOptions) -> Result<Option<String>> {
     }
 }
 
-/// Runs every mode under every fault `repeat` times and compares.
-pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioReport> {
+/// durability's own fields in the report.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct DurabilityDetail {
+    /// Per fault and mode, over the repeats.
+    pub cells: Vec<Cell>,
+    pub durability_runs: Vec<DurabilityRun>,
+}
+
+/// Refuses what cannot make a comparison, before the first cluster starts; returns the warning
+/// about a memory file system when it is allowed.
+fn check(opts: &DurabilityOptions) -> Result<Option<String>> {
     if opts.modes.is_empty() || opts.faults.is_empty() || opts.repeat == 0 {
         return Err(Error::Config(
             "durability needs at least one mode, one fault and --repeat of at least 1".into(),
@@ -284,37 +182,44 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         )));
     }
     opts.workload.validate()?;
-    let mut runs: Vec<(DurabilityRun, RunResult)> = Vec::new();
-    let mut facts = Vec::new();
-    'outer: for round in 1..=opts.repeat {
-        for fault in &opts.faults {
-            for mode in &opts.modes {
-                if live.stop.load(Relaxed) {
-                    break 'outer;
-                }
-                let (r, cluster_facts) = one_run(opts, mode, *fault, &live).await?;
+    Ok(memory_fs)
+}
+
+/// Runs every mode under every fault `repeat` times and compares.
+pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioReport> {
+    let memory_fs = check(opts)?;
+    let grid: Vec<(Fault, &Mode)> = opts
+        .faults
+        .iter()
+        .flat_map(|f| opts.modes.iter().map(move |m| (*f, m)))
+        .collect();
+    let facts = std::sync::Mutex::new(ClusterFacts::default());
+    let runs = interleaved(
+        "durability",
+        &live,
+        opts.repeat,
+        &grid,
+        |round, (fault, mode)| {
+            let (facts, live) = (&facts, &live);
+            async move {
+                let ((mut rec, result), cluster_facts) = one_run(opts, mode, *fault, live).await?;
                 tracing::info!(
                     "durability {} {fault} run {round}: {} lost, {} unconfirmed",
                     mode.spec,
-                    r.0.acked_lost,
-                    r.0.unconfirmed
+                    rec.acked_lost,
+                    rec.unconfirmed
                 );
-                if facts.is_empty() {
-                    facts.push(cluster_facts);
-                }
-                let (mut rec, result) = r;
+                merge_facts(
+                    &mut facts.lock().unwrap_or_else(|e| e.into_inner()),
+                    cluster_facts,
+                );
                 rec.run = round;
-                runs.push((rec, result));
+                Ok((rec, result))
             }
-        }
-    }
-    if runs.is_empty() {
-        return Err(Error::Config(
-            "durability stopped before its first run finished".into(),
-        ));
-    }
-    let cells = summarize(opts, &runs);
-
+        },
+    )
+    .await?;
+    let cells = cells::summarize(opts, &runs);
     let config = serde_json::json!({
         "modes": opts.modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
         "faults": opts.faults,
@@ -332,36 +237,16 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         "workload": &opts.workload,
     });
     let results: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
-    let mut report = ScenarioReport::combined("durability", config, &results);
+    let mut facts = facts.into_inner().unwrap_or_else(|e| e.into_inner());
+    facts.warnings.splice(0..0, memory_fs);
+    let mut report = ScenarioReport::combined("durability", config, &results).with_facts(&facts);
     for c in &cells {
-        report = report.finding(format!(
-            "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
-             {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
-            c.mode,
-            c.fault,
-            c.acked_lost_mean,
-            c.acked_lost_min,
-            c.acked_lost_max,
-            c.unconfirmed_mean,
-            c.failed_mean,
-            thousands(c.throughput_mean.round() as u64),
-            c.throughput_vs_none,
-            crate::report::human_us(c.confirm_p50_us as u64),
-            crate::report::human_us(c.confirm_p99_us as u64),
-            c.p99_vs_none,
-            c.runs,
-        ));
+        report = report.finding(cells::finding(c));
     }
-    let mut warnings: Vec<String> = memory_fs.into_iter().collect();
-    let facts = facts.into_iter().next().unwrap_or_default();
-    warnings.extend(facts.warnings.iter().cloned());
-    let run_list: Vec<DurabilityRun> = runs.into_iter().map(|(r, _)| r).collect();
-    Ok(report
-        .detail("server", &facts.server)
-        .detail("data_dirs", &facts.data_dirs)
-        .detail("warnings", &warnings)
-        .detail("cells", &cells)
-        .detail("durability_runs", &run_list))
+    Ok(report.with_detail(DurabilityDetail {
+        cells,
+        durability_runs: runs.into_iter().map(|(r, _)| r).collect(),
+    }))
 }
 
 /// One fresh cluster, one mode, one fault.
@@ -393,37 +278,7 @@ async fn one_run(
         }
     }
     let (result, recovered_after_s) = with_child_live(live, |child| {
-        let (cluster, wl) = (&cluster, &wl);
-        async move {
-            let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
-            tokio::pin!(load);
-            if fault == Fault::None {
-                return load.await.map(|r| (r, 0.0));
-            }
-            // The fault starts `fault_at_s` after the load's clock; the load keeps running.
-            let fault_task = async {
-                loop {
-                    if let Some(start) = child.started.get() {
-                        let at = *start + Duration::from_secs_f64(opts.fault_at_s);
-                        tokio::time::sleep_until(at.into()).await;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                strike(cluster, fault, opts).await
-            };
-            tokio::select! {
-                r = &mut load => r.map(|r| (r, 0.0)),
-                f = fault_task => match f {
-                    Ok(secs) => load.await.map(|r| (r, secs)),
-                    Err(e) => {
-                        child.stop.store(true, Relaxed);
-                        let _ = load.await;
-                        Err(e)
-                    }
-                },
-            }
-        }
+        load_with_fault(&cluster, &wl, fault, opts, child)
     })
     .await?;
     drop(cluster);
@@ -442,10 +297,49 @@ async fn one_run(
         throughput_msgs_per_sec: result.throughput_msgs_per_sec,
         confirm_latency_us: result.confirm_latency_us.clone(),
         latency_us: result.latency_us.clone(),
-        verdict: result.verdict.clone(),
+        verdict: result.counts.verdict(),
         recovered_after_s: finite(recovered_after_s),
     };
     Ok(((rec, result), facts))
+}
+
+/// Runs the load on `cluster`; unless `fault` is none, strikes `fault_at_s` after the load's
+/// clock started while the load keeps running. Returns the run and the seconds the cluster took
+/// to be healthy again.
+async fn load_with_fault(
+    cluster: &LocalCluster,
+    wl: &Workload,
+    fault: Fault,
+    opts: &DurabilityOptions,
+    child: Arc<Live>,
+) -> Result<(RunResult, f64)> {
+    let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
+    tokio::pin!(load);
+    if fault == Fault::None {
+        return load.await.map(|r| (r, 0.0));
+    }
+    let fault_task = async {
+        loop {
+            if let Some(start) = child.started.get() {
+                let at = *start + Duration::from_secs_f64(opts.fault_at_s);
+                tokio::time::sleep_until(at.into()).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        strike(cluster, fault, opts).await
+    };
+    tokio::select! {
+        r = &mut load => r.map(|r| (r, 0.0)),
+        f = fault_task => match f {
+            Ok(secs) => load.await.map(|r| (r, secs)),
+            Err(e) => {
+                child.stop.store(true, Relaxed);
+                let _ = load.await;
+                Err(e)
+            }
+        },
+    }
 }
 
 /// Applies `fault` to shard 0 (node 0 and its replicas) and waits until every node is healthy
@@ -477,84 +371,4 @@ async fn strike(cluster: &LocalCluster, fault: Fault, opts: &DurabilityOptions) 
         .wait_healthy(Instant::now() + Duration::from_secs(60))
         .await?;
     Ok(began.elapsed().as_secs_f64())
-}
-
-fn summarize(opts: &DurabilityOptions, runs: &[(DurabilityRun, RunResult)]) -> Vec<Cell> {
-    let mut cells = Vec::new();
-    for fault in &opts.faults {
-        for mode in &opts.modes {
-            let of: Vec<&DurabilityRun> = runs
-                .iter()
-                .map(|(r, _)| r)
-                .filter(|r| r.mode == mode.spec && r.fault == *fault)
-                .collect();
-            if of.is_empty() {
-                continue;
-            }
-            let mean = |f: &dyn Fn(&DurabilityRun) -> f64| {
-                mean_stddev(&of.iter().map(|r| f(r)).collect::<Vec<_>>())
-            };
-            let (tput, tput_sd) = mean(&|r| r.throughput_msgs_per_sec);
-            let (p99, p99_sd) = mean(&|r| r.confirm_latency_us.p99 as f64);
-            cells.push(Cell {
-                mode: mode.spec.clone(),
-                fault: *fault,
-                runs: of.len(),
-                acked_lost_mean: mean(&|r| r.acked_lost as f64).0,
-                acked_lost_min: of.iter().map(|r| r.acked_lost).min().unwrap_or(0),
-                acked_lost_max: of.iter().map(|r| r.acked_lost).max().unwrap_or(0),
-                unconfirmed_mean: mean(&|r| r.unconfirmed as f64).0,
-                failed_mean: mean(&|r| (r.failed + r.indeterminate) as f64).0,
-                throughput_mean: tput,
-                throughput_stddev: tput_sd,
-                confirm_p50_us: mean(&|r| r.confirm_latency_us.p50 as f64).0,
-                confirm_p99_us: p99,
-                confirm_p99_stddev_us: p99_sd,
-                throughput_vs_none: 0.0,
-                p99_vs_none: 0.0,
-            });
-        }
-    }
-    let base: Vec<(Fault, f64, f64)> = cells
-        .iter()
-        .filter(|c| c.mode == "none")
-        .map(|c| (c.fault, c.throughput_mean, c.confirm_p99_us))
-        .collect();
-    for c in &mut cells {
-        if let Some((_, t, p)) = base.iter().find(|(f, _, _)| *f == c.fault) {
-            c.throughput_vs_none = if *t > 0.0 {
-                finite(c.throughput_mean / t)
-            } else {
-                0.0
-            };
-            c.p99_vs_none = if *p > 0.0 {
-                finite(c.confirm_p99_us / p)
-            } else {
-                0.0
-            };
-        }
-    }
-    cells
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_and_faults_parse() {
-        let all = Mode::all();
-        assert_eq!(all.len(), 5);
-        assert_eq!(all[4].min_replicas, Some(1));
-        assert_eq!(all[4].durability, Durability::None);
-        assert!("min-replicas:0".parse::<Mode>().is_err());
-        assert!("wait"
-            .parse::<Mode>()
-            .unwrap_err()
-            .contains("min-replicas:N"));
-        for f in Fault::all() {
-            assert_eq!(f.to_string().parse::<Fault>(), Ok(f));
-        }
-        assert!("reboot".parse::<Fault>().is_err());
-    }
 }

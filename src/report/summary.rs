@@ -1,0 +1,210 @@
+//! The summaries a person reads in the terminal: a run's, a scenario's, and the cluster's facts.
+
+use crate::cluster::ClusterFacts;
+use crate::metrics::Latency;
+use crate::scenario::ScenarioReport;
+use crate::units::{human_us, mb, thousands};
+use crate::workload::RunResult;
+
+/// "OOM 12  MOVED 3", or "none".
+fn errors_text(errors: &std::collections::BTreeMap<String, u64>) -> String {
+    if errors.is_empty() {
+        return "none".to_string();
+    }
+    errors
+        .iter()
+        .map(|(k, v)| format!("{k} {}", thousands(*v)))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// The durability line: writes whose XADD succeeded and whose WAIT / WAITAOF fell short.
+fn unconfirmed_line(unconfirmed: u64) -> String {
+    if unconfirmed == 0 {
+        return String::new();
+    }
+    format!(
+        "  durability  unconfirmed {} (XADD ok, the WAIT/WAITAOF after it fell short)\n",
+        thousands(unconfirmed)
+    )
+}
+
+/// The human summary of a scenario: its findings, the checker's counts and the verdict.
+pub fn scenario_summary<D>(r: &ScenarioReport<D>) -> String {
+    let c = &r.counts;
+    let l = &r.latency_us;
+    let mut s = format!("rcstress scenario {}\n", r.scenario);
+    for f in &r.findings {
+        s.push_str(&format!("  - {f}\n"));
+    }
+    let pending = r.pending_at_end_text();
+    s.push_str(&format!(
+        "  counts      attempted {}  produced {}  delivered {}  acked {}\n              \
+         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {pending}  refused {}  indeterminate {}\n  \
+         latency     {}\n  \
+         errors      {}\n  \
+         verdict     {}\n",
+        thousands(c.attempted),
+        thousands(c.produced),
+        thousands(c.delivered),
+        thousands(c.acked),
+        thousands(c.lost),
+        thousands(c.duplicated),
+        thousands(c.recovered),
+        thousands(c.unexpected),
+        thousands(c.produce_failed),
+        thousands(c.produce_indeterminate),
+        send_to_ack(l, &[("p50", l.p50), ("p99", l.p99), ("max", l.max)]),
+        errors_text(&r.errors),
+        r.verdict
+    ));
+    s.push_str(&unconfirmed_line(c.unconfirmed));
+    if let Some(cost) = &r.cost {
+        s.push_str(&format!("  cpu         {}\n", cost.line()));
+    }
+    for w in &r.facts.warnings {
+        s.push_str(&format!("  WARNING     {w}\n"));
+    }
+    s
+}
+
+/// The latency line's text: the given percentiles, or "n/a" when nothing was acked (a run with
+/// no consumers, such as memory-pressure): 0 µs there would read as instant.
+fn send_to_ack(l: &Latency, quantiles: &[(&str, u64)]) -> String {
+    if l.count == 0 {
+        return "send→ack n/a (nothing acked)".into();
+    }
+    let parts: Vec<String> = quantiles
+        .iter()
+        .map(|(name, us)| format!("{name} {}", human_us(*us)))
+        .collect();
+    format!("send→ack {}", parts.join("  "))
+}
+
+/// The human summary of a run, several lines.
+pub fn summary(title: &str, r: &RunResult) -> String {
+    let c = &r.counts;
+    let l = &r.latency_us;
+    let errors = errors_text(&r.errors);
+    let mut s = format!(
+        "{title}\n  elapsed     {:.3} s   throughput {} msg/s   (ended: {})\n  \
+         counts      attempted {}  produced {}  delivered {}  acked {}\n              \
+         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  failed {}  indeterminate {}\n  \
+         latency     {}\n  \
+         errors      {errors}\n",
+        r.elapsed_seconds,
+        thousands(r.throughput_msgs_per_sec.round() as u64),
+        r.ended_by,
+        thousands(c.attempted),
+        thousands(c.produced),
+        thousands(c.delivered),
+        thousands(c.acked),
+        c.lost,
+        c.duplicated,
+        c.recovered,
+        c.unexpected,
+        c.pending_at_end,
+        c.produce_failed,
+        c.produce_indeterminate,
+        send_to_ack(
+            l,
+            &[
+                ("p50", l.p50),
+                ("p90", l.p90),
+                ("p99", l.p99),
+                ("p99.9", l.p999),
+                ("max", l.max),
+            ]
+        ),
+    );
+    s.push_str(&format!(
+        "  memory      ledger {}  client peak RSS {}\n",
+        mb(r.ledger_bytes as u64),
+        mb(r.client_peak_rss_bytes)
+    ));
+    s.push_str(&format!("  cpu         {}\n", r.cost.line()));
+    if let Some(w) = r.cost.sync_warning() {
+        s.push_str(&format!("  warning     {w}\n"));
+    }
+    if let Some(t) = r.trimmed_entries {
+        s.push_str(&format!(
+            "  trim        {} entries trimmed, {} of them unread; XLEN at the end {}\n",
+            thousands(t),
+            thousands(c.trimmed_unread),
+            r.redis_xlen.map_or("?".into(), thousands)
+        ));
+    }
+    s.push_str(&unconfirmed_line(c.unconfirmed));
+    for d in r.notes.iter().chain(&r.disagreements) {
+        s.push_str(&format!("  note        {d}\n"));
+    }
+    s.push_str(&format!("  verdict     {}\n", r.verdict));
+    s
+}
+
+/// The lines a summary adds about the cluster: server and data file system, then each warning.
+pub fn facts_summary(facts: &ClusterFacts) -> String {
+    let mut s = format!("  server      {}\n", facts.describe());
+    for w in &facts.warnings {
+        s.push_str(&format!("  WARNING     {w}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::RunEnd;
+
+    fn report() -> ScenarioReport<()> {
+        ScenarioReport::blank("x")
+    }
+
+    /// A scenario's text summary shows its cost, as a run's does.
+    #[test]
+    fn scenario_summary_has_the_cpu_line() {
+        let cost = crate::cost::Cost {
+            messages: 1000,
+            client_cpu_seconds: 0.003,
+            client_cpu_us_per_msg: 3.0,
+            replicas_in_sync: true,
+            ..Default::default()
+        };
+        let r = report();
+        assert!(!scenario_summary(&r).contains("  cpu "));
+        assert!(
+            scenario_summary(&r).contains("send→ack n/a (nothing acked)"),
+            "no ack, no latency figure"
+        );
+        let with_cost = ScenarioReport {
+            cost: Some(cost.clone()),
+            ..report()
+        };
+        let text = scenario_summary(&with_cost);
+        let line = text.lines().find(|l| l.starts_with("  cpu")).expect(&text);
+        assert!(line.contains(&cost.line()), "{text}");
+    }
+
+    /// When XPENDING failed (memory-pressure evicted the stream and its group), the pending
+    /// count is not a reading: the summary says n/a rather than 0.
+    #[test]
+    fn pending_is_n_a_when_xpending_failed() {
+        let r = report();
+        assert!(scenario_summary(&r).contains("pending at end 0 "));
+        let unknown = ScenarioReport {
+            pending_at_end_known: false,
+            ..report()
+        }
+        .with_detail::<RunEnd>(RunEnd {
+            ended_by: "quiet".into(),
+            redis_xlen: None,
+            disagreements: vec!["XPENDING failed at the end (stream or group gone?)".into()],
+        });
+        let text = scenario_summary(&unknown);
+        assert!(
+            text.contains("pending at end n/a (XPENDING failed)"),
+            "{text}"
+        );
+        assert!(!text.contains("pending at end 0"), "{text}");
+    }
+}

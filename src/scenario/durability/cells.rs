@@ -1,0 +1,115 @@
+//! The durability comparison's cells: one mode under one fault, over its repeats.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use super::{DurabilityOptions, DurabilityRun, Fault};
+use crate::metrics::finite;
+use crate::scenario::mean_stddev;
+use crate::units::{human_us, thousands};
+use crate::workload::RunResult;
+
+/// One mode under one fault, over its repeats.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Cell {
+    pub mode: String,
+    pub fault: Fault,
+    pub runs: usize,
+    pub acked_lost_mean: f64,
+    pub acked_lost_min: u64,
+    pub acked_lost_max: u64,
+    pub unconfirmed_mean: f64,
+    pub failed_mean: f64,
+    pub throughput_mean: f64,
+    pub throughput_stddev: f64,
+    /// Mean of the runs' confirm-latency percentiles, µs.
+    pub confirm_p50_us: f64,
+    pub confirm_p99_us: f64,
+    pub confirm_p99_stddev_us: f64,
+    /// Against `none` under the same fault (1.0 for `none`; 0 when there is no `none`).
+    pub throughput_vs_none: f64,
+    pub p99_vs_none: f64,
+}
+
+/// What one mode kept and cost under one fault, in one sentence.
+pub(super) fn finding(c: &Cell) -> String {
+    format!(
+        "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
+         {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
+        c.mode,
+        c.fault,
+        c.acked_lost_mean,
+        c.acked_lost_min,
+        c.acked_lost_max,
+        c.unconfirmed_mean,
+        c.failed_mean,
+        thousands(c.throughput_mean.round() as u64),
+        c.throughput_vs_none,
+        human_us(c.confirm_p50_us as u64),
+        human_us(c.confirm_p99_us as u64),
+        c.p99_vs_none,
+        c.runs,
+    )
+}
+
+/// Each mode under each fault over its repeats, with its ratios against `none`.
+pub(super) fn summarize(
+    opts: &DurabilityOptions,
+    runs: &[(DurabilityRun, RunResult)],
+) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for fault in &opts.faults {
+        for mode in &opts.modes {
+            let of: Vec<&DurabilityRun> = runs
+                .iter()
+                .map(|(r, _)| r)
+                .filter(|r| r.mode == mode.spec && r.fault == *fault)
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            let mean = |f: &dyn Fn(&DurabilityRun) -> f64| {
+                mean_stddev(&of.iter().map(|r| f(r)).collect::<Vec<_>>())
+            };
+            let (tput, tput_sd) = mean(&|r| r.throughput_msgs_per_sec);
+            let (p99, p99_sd) = mean(&|r| r.confirm_latency_us.p99 as f64);
+            cells.push(Cell {
+                mode: mode.spec.clone(),
+                fault: *fault,
+                runs: of.len(),
+                acked_lost_mean: mean(&|r| r.acked_lost as f64).0,
+                acked_lost_min: of.iter().map(|r| r.acked_lost).min().unwrap_or(0),
+                acked_lost_max: of.iter().map(|r| r.acked_lost).max().unwrap_or(0),
+                unconfirmed_mean: mean(&|r| r.unconfirmed as f64).0,
+                failed_mean: mean(&|r| (r.failed + r.indeterminate) as f64).0,
+                throughput_mean: tput,
+                throughput_stddev: tput_sd,
+                confirm_p50_us: mean(&|r| r.confirm_latency_us.p50 as f64).0,
+                confirm_p99_us: p99,
+                confirm_p99_stddev_us: p99_sd,
+                throughput_vs_none: 0.0,
+                p99_vs_none: 0.0,
+            });
+        }
+    }
+    let base: Vec<(Fault, f64, f64)> = cells
+        .iter()
+        .filter(|c| c.mode == "none")
+        .map(|c| (c.fault, c.throughput_mean, c.confirm_p99_us))
+        .collect();
+    for c in &mut cells {
+        if let Some((_, t, p)) = base.iter().find(|(f, _, _)| *f == c.fault) {
+            c.throughput_vs_none = if *t > 0.0 {
+                finite(c.throughput_mean / t)
+            } else {
+                0.0
+            };
+            c.p99_vs_none = if *p > 0.0 {
+                finite(c.confirm_p99_us / p)
+            } else {
+                0.0
+            };
+        }
+    }
+    cells
+}

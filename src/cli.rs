@@ -373,6 +373,10 @@ pub struct ScenarioArgs {
     /// backlog: stop the consumers until this many messages wait (instead of --pause-ms).
     #[arg(long, value_parser = parse_count, conflicts_with = "pause_ms")]
     pub backlog_messages: Option<u64>,
+    /// backlog: stop the consumers until a master's used_memory reaches this size (e.g. 50mb;
+    /// redis.conf units: k = 1000, kb = 1024), for at most --pause-ms (default then 600000).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size, conflicts_with = "backlog_messages")]
+    pub backlog_memory: Option<u64>,
     /// backlog: after the resume, call it "never caught up" and stop after this many seconds.
     #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
     pub drain_budget: f64,
@@ -430,6 +434,30 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
             "{n} is more than the 1,000,000,000 a run can track"
         )),
         n => Ok(n),
+    }
+}
+
+/// A memory size as redis.conf writes it (`50mb`, `2gb`, `500k`, `1048576`), from 1 byte to
+/// 1 TB.
+pub fn parse_memory_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &t[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return Err(format!("'{s}' is not a size; write e.g. 50mb or 1gb")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; write e.g. 50mb or 1gb"))?;
+    match n.checked_mul(unit) {
+        Some(b) if (1..=1u64 << 40).contains(&b) => Ok(b),
+        _ => Err(format!("'{s}' must be between 1 byte and 1 TB")),
     }
 }
 
@@ -603,6 +631,42 @@ mod tests {
     }
 
     #[test]
+    fn memory_sizes_read_as_redis_conf_writes_them() {
+        assert_eq!(parse_memory_size("50mb"), Ok(50 << 20));
+        assert_eq!(parse_memory_size("50m"), Ok(50_000_000));
+        assert_eq!(parse_memory_size(" 2GB "), Ok(2 << 30));
+        assert_eq!(parse_memory_size("1024"), Ok(1024));
+        for bad in [
+            "",
+            "mb",
+            "-5mb",
+            "5 mb",
+            "5tb",
+            "2000gb",
+            "99999999999999999999",
+        ] {
+            assert!(parse_memory_size(bad).is_err(), "{bad:?} was accepted");
+        }
+        let o = Opts::try_parse_from([
+            "rcstress",
+            "scenario",
+            "backlog",
+            "--backlog-memory",
+            "50mb",
+            "--pause-ms",
+            "60000",
+        ])
+        .unwrap();
+        let Command::Scenario(s) = o.command else {
+            panic!("not a scenario")
+        };
+        assert_eq!(
+            (s.backlog_memory, s.pause_ms),
+            (Some(50 << 20), Some(60_000))
+        );
+    }
+
+    #[test]
     fn bad_flags_are_rejected() {
         for args in [
             vec!["rcstress", "run", "--messages", "0"],
@@ -620,6 +684,23 @@ mod tests {
                 "backlog",
                 "--pause-ms",
                 "5",
+                "--backlog-messages",
+                "9",
+            ],
+            vec![
+                "rcstress",
+                "scenario",
+                "backlog",
+                "--backlog-memory",
+                "50 parsecs",
+            ],
+            vec!["rcstress", "scenario", "backlog", "--backlog-memory", "0mb"],
+            vec![
+                "rcstress",
+                "scenario",
+                "backlog",
+                "--backlog-memory",
+                "5mb",
                 "--backlog-messages",
                 "9",
             ],

@@ -375,8 +375,11 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                 let d = backlog::BacklogOptions::default();
                 let opts = backlog::BacklogOptions {
                     rate: args.rate,
-                    pause_ms: args.pause_ms.unwrap_or(d.pause_ms),
+                    pause_ms: args
+                        .pause_ms
+                        .unwrap_or(args.backlog_memory.map_or(d.pause_ms, |_| 600_000)),
                     pause_messages: args.backlog_messages,
+                    pause_memory: args.backlog_memory,
                     drain_budget_ms: (args.drain_budget * 1000.0) as u64,
                     workload: scenario_workload(args, &d.workload, None),
                     ..d

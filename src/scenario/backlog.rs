@@ -1,5 +1,5 @@
-//! backlog: producers at a fixed rate; after a steady lead the consumers stop (for a time or
-//! until a number of messages wait), then resume while the producers go on. How big did the
+//! backlog: producers at a fixed rate; after a steady lead the consumers stop (for a time, until
+//! a number of messages wait, or until a master's `used_memory` reaches a level), then resume while the producers go on. How big did the
 //! backlog get (messages, payload bytes, `used_memory` per master), how fast does it drain, and
 //! how long until the consumers caught up, or never: when the drain cannot keep up the scenario
 //! ends by itself and says so. OpenMessaging Benchmark's backlog test, on Redis Streams; with
@@ -30,6 +30,9 @@ pub struct BacklogOptions {
     pub pause_ms: u64,
     /// ... or, when set, until this many messages wait (bounded by ten times what `rate` needs).
     pub pause_messages: Option<u64>,
+    /// ... or, when set, until a master's `used_memory` reaches this many bytes (bounded by
+    /// `pause_ms`).
+    pub pause_memory: Option<u64>,
     /// After the resume, give up ("never caught up") after this long.
     pub drain_budget_ms: u64,
     /// Load after catching up, to show the steady state again.
@@ -46,6 +49,7 @@ impl Default for BacklogOptions {
             lead_ms: 3_000,
             pause_ms: 10_000,
             pause_messages: None,
+            pause_memory: None,
             drain_budget_ms: 60_000,
             tail_ms: 2_000,
             workload: Workload::default(),
@@ -69,6 +73,9 @@ pub struct BacklogSample {
 pub struct BacklogFigures {
     pub stopped_at: f64,
     pub resumed_at: f64,
+    /// What ended the pause: "time", "messages" (`pause_messages` waiting) or "memory" (a
+    /// master reached `pause_memory`).
+    pub resumed_by: String,
     /// Seconds from the resume until the backlog was back to its steady level; `None`: never.
     pub catch_up_seconds: Option<f64>,
     pub peak_messages: u64,
@@ -145,6 +152,7 @@ pub async fn run(
         "lead_ms": opts.lead_ms,
         "pause_ms": opts.pause_messages.is_none().then_some(opts.pause_ms),
         "pause_messages": opts.pause_messages,
+        "pause_memory_bytes": opts.pause_memory,
         "drain_budget_ms": opts.drain_budget_ms,
         "producers": workload.producers,
         "consumers": workload.consumers,
@@ -161,8 +169,13 @@ pub async fn run(
     let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
     let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
+    let why = match (fig.resumed_by.as_str(), opts.pause_memory) {
+        ("memory", Some(level)) => format!(" (a master reached {})", mb(level)),
+        ("messages", _) => " (enough messages waited)".to_string(),
+        _ => String::new(),
+    };
     report = report.finding(format!(
-        "backlog peak {} messages ({} of payload) after {:.1} s without consumers; used_memory over the masters {} → {}",
+        "backlog peak {} messages ({} of payload) after {:.1} s without consumers{why}; used_memory over the masters {} → {}",
         thousands(fig.peak_messages),
         mb(fig.peak_payload_bytes),
         fig.resumed_at - fig.stopped_at,
@@ -270,8 +283,18 @@ async fn control(
                 }
             }
             Phase::Paused => {
-                let long_enough = (t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64;
-                if long_enough || o.pause_messages.is_some_and(|n| backlog >= n) {
+                let level = o
+                    .pause_memory
+                    .is_some_and(|max| used.iter().any(|(_, b)| *b >= max));
+                let resumed_by = if o.pause_messages.is_some_and(|n| backlog >= n) {
+                    Some("messages")
+                } else if level {
+                    Some("memory")
+                } else {
+                    ((t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64).then_some("time")
+                };
+                if let Some(why) = resumed_by {
+                    fig.resumed_by = why.to_string();
                     live.pause_consumers.store(false, Relaxed);
                     fig.resumed_at = t;
                     acked_at_resume = acked;

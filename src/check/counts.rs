@@ -203,3 +203,25 @@ impl Counts {
             self.produced - (self.delivered - self.indeterminate_delivered).min(self.produced);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_reads_lost_and_unexpected_only() {
+        let c = |lost, unexpected, pending, dup| Counts {
+            lost,
+            unexpected,
+            pending_at_end: pending,
+            duplicated: dup,
+            produced: 10,
+            acked: 3,
+            ..Counts::default()
+        };
+        assert_eq!(c(0, 0, 5, 2).verdict().to_string(), "ok");
+        assert_eq!(c(2, 0, 0, 0).verdict().to_string(), "2 lost");
+        assert_eq!(c(0, 1, 0, 0).verdict().to_string(), "1 unexpected");
+        assert_eq!(c(2, 1, 0, 0).verdict().to_string(), "2 lost, 1 unexpected");
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`counts`]: [`Counts`], the [`Verdict`] rule, and the tally from bits to counts.
 //! - [`settle`]: the final scans against the undelivered messages (lost or still stored).
 //! - [`snapshot`]: a ledger's bits for `rcstress merge`.
+//! - `tests`: the ledger's tests (pure logic), folding included.
 
 mod book;
 pub mod counts;
@@ -72,14 +73,4 @@ pub struct Entry {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use crate::stream::MessageTag;
-
-    pub(crate) fn tag(p: u32, s: u64) -> MessageTag {
-        MessageTag {
-            producer: p,
-            seq: s,
-            sent_us: 0,
-        }
-    }
-}
+pub(crate) mod tests;

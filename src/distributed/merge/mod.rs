@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::WorkerFile;
+
 pub use files::{merge, read_dir, MergeCost, Merged, WorkerRow};
 pub use series::align_series;
 pub use union::{union_counts, LedgerUnion, Union};
 
 use crate::cli::MergeArgs;
-use crate::commands::{ready_cluster, Outcome};
+use crate::cluster::ClusterFacts;
+use crate::commands::{ready_cluster, Outcome, ReadyCluster};
 use crate::config::{resolve_cluster, ClusterSource, Env};
 use crate::report::{facts_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
 use crate::scenario::ScenarioReport;
@@ -41,21 +44,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
     let t0 = Instant::now();
     let files = read_dir(&args.dir)?;
     let read_seconds = t0.elapsed().as_secs_f64();
-    let mut source = resolve_cluster(&args.cluster, env)?;
-    if let ClusterSource::Embedded(_) = source {
-        // No --nodes: the cluster the workers recorded (its nodes, never its password).
-        let recorded = files[0].0.config["cluster"]["nodes"].as_str();
-        let Some(nodes) = recorded else {
-            return Err(Error::Config(
-                "merge checks the streams once against Redis: give --nodes (or REDIS_CLUSTER_NODES) of the cluster the workers used".into(),
-            ));
-        };
-        let cluster = crate::cli::ClusterArgs {
-            nodes: Some(nodes.to_string()),
-            ..args.cluster.clone()
-        };
-        source = resolve_cluster(&cluster, env)?;
-    }
+    let source = cluster_source(args, env, &files[0].0)?;
     let t1 = Instant::now();
     let mut merged = merge(&files)?;
     let merge_seconds = t1.elapsed().as_secs_f64();
@@ -64,6 +53,47 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
         Err(sig) => return Ok(Outcome::Interrupted(sig)),
     };
     let t2 = Instant::now();
+    check_against_redis(&mut merged, &cluster).await?;
+    let cost = MergeCost {
+        files: files.len(),
+        bytes: files.iter().map(|(_, b)| b).sum(),
+        read_seconds,
+        merge_seconds,
+        redis_seconds: t2.elapsed().as_secs_f64(),
+    };
+    // The workers' cluster is external to them (its data dirs may be on other machines): the
+    // server as the cluster names it, asked once here.
+    let facts = crate::commands::cluster_facts(&cluster).await;
+    report(&merged, &cost, &facts, json, html)?;
+    drop(cluster);
+    Ok(if args.strict && merged.result.verdict != "ok" {
+        Outcome::VerdictFailed
+    } else {
+        Outcome::Done
+    })
+}
+
+/// The cluster to check against: `--nodes` (or the environment), else the nodes the workers
+/// recorded (never their password).
+fn cluster_source(args: &MergeArgs, env: &Env, first: &WorkerFile) -> Result<ClusterSource> {
+    let source = resolve_cluster(&args.cluster, env)?;
+    let ClusterSource::Embedded(_) = source else {
+        return Ok(source);
+    };
+    let Some(nodes) = first.config["cluster"]["nodes"].as_str() else {
+        return Err(Error::Config(
+            "merge checks the streams once against Redis: give --nodes (or REDIS_CLUSTER_NODES) of the cluster the workers used".into(),
+        ));
+    };
+    let cluster = crate::cli::ClusterArgs {
+        nodes: Some(nodes.to_string()),
+        ..args.cluster.clone()
+    };
+    resolve_cluster(&cluster, env)
+}
+
+/// XLEN / XPENDING and the final scan against the union; fills the verdict and the notes.
+async fn check_against_redis(merged: &mut Merged, cluster: &ReadyCluster) -> Result<()> {
     let mut admin = cluster
         .endpoint
         .cluster_connection(Duration::from_secs(5))
@@ -88,27 +118,27 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
     r.disagreements = check.disagreements;
     r.verdict = r.counts.verdict().to_string();
     r.notes = notes(&r.counts, merged.plan.consumers, &r.ended_by);
-    let cost = MergeCost {
-        files: files.len(),
-        bytes: files.iter().map(|(_, b)| b).sum(),
-        read_seconds,
-        merge_seconds,
-        redis_seconds: t2.elapsed().as_secs_f64(),
-    };
-    let result = &merged.result;
-    let plan = &merged.plan;
+    Ok(())
+}
+
+/// The summary on stdout, and the JSON and HTML reports when asked for.
+fn report(
+    merged: &Merged,
+    cost: &MergeCost,
+    facts: &ClusterFacts,
+    json: Option<JsonSink>,
+    html: Option<HtmlSink>,
+) -> Result<()> {
+    let (result, plan) = (&merged.result, &merged.plan);
     let title = format!(
         "rcstress merge: {} workers, {} messages, {} producers, {} consumers, {} shards",
-        files.len(),
+        merged.workers.len(),
         plan.messages,
         plan.producers,
         plan.consumers,
         result.shard_keys.len()
     );
-    // The workers' cluster is external to them (its data dirs may be on other machines): the
-    // server as the cluster names it, asked once here.
-    let facts = crate::commands::cluster_facts(&cluster).await;
-    print!("{}{}", summary(&title, result), facts_summary(&facts));
+    print!("{}{}", summary(&title, result), facts_summary(facts));
     println!(
         "  merge       {} files, {} bytes: read {:.3} s, merged {:.3} s, Redis check {:.3} s",
         cost.files, cost.bytes, cost.read_seconds, cost.merge_seconds, cost.redis_seconds
@@ -122,10 +152,10 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
                 status: "complete",
                 config: merged.config.clone(),
                 result,
-                facts: &facts,
+                facts,
             },
             workers: &merged.workers,
-            merge: &cost,
+            merge: cost,
         })?;
     }
     if let Some(sink) = html {
@@ -133,7 +163,7 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
         let report = ScenarioReport::from_run("distributed run", merged.config.clone(), result)
             .finding(format!(
                 "{} workers, one consumer group: {} sent, {} acked, {} lost, {} duplicated (within or across workers), {} unexpected",
-                files.len(),
+                merged.workers.len(),
                 c.attempted,
                 c.acked,
                 c.lost,
@@ -144,16 +174,11 @@ pub async fn command(args: &MergeArgs, env: &Env) -> Result<Outcome> {
                 "latency from the workers' histograms added: p50 {} µs, p99 {} µs over {} messages",
                 result.latency_us.p50, result.latency_us.p99, result.latency_us.count
             ))
-            .with_facts(&facts)
+            .with_facts(facts)
             .detail("workers", &merged.workers)
-            .detail("merge", &cost)
+            .detail("merge", cost)
             .detail("disagreements", &result.disagreements);
         sink.commit(&ScenarioDocument::new(&report))?;
     }
-    drop(cluster);
-    Ok(if args.strict && result.verdict != "ok" {
-        Outcome::VerdictFailed
-    } else {
-        Outcome::Done
-    })
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The [`Ledger`]: every message of a run, by producer id and sequence number, and what
-//! happened to it. Booking is lock-free and allocates nothing per message (see [`super::book`]).
+//! happened to it. Booking is lock-free and allocates nothing per message (see the `book` module).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -119,7 +119,7 @@ impl Ledger {
     }
 
     /// A send is about to be tried. The first send of a chunk also folds the producer's settled
-    /// chunks behind it (see [`Book::sent`]).
+    /// chunks behind it (see `Book::sent`).
     pub fn attempted(&self, producer: u32, seq: u64) {
         if let Some(b) = self.books.get(producer as usize) {
             b.set(ATTEMPTED, seq, &epoch::pin());

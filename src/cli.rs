@@ -377,6 +377,10 @@ pub struct ScenarioArgs {
     /// redis.conf units: k = 1000, kb = 1024), for at most --pause-ms (default then 600000).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size, conflicts_with = "backlog_messages")]
     pub backlog_memory: Option<u64>,
+    /// backlog: rewrite the --json file every this many seconds while the scenario goes on
+    /// (status "running" with the backlog figures and samples so far).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "json")]
+    pub checkpoint: Option<f64>,
     /// backlog: after the resume, call it "never caught up" and stop after this many seconds.
     #[arg(long, default_value_t = 60.0, value_parser = parse_secs)]
     pub drain_budget: f64,

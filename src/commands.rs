@@ -380,6 +380,10 @@ async fn scenario_command(args: &ScenarioArgs, env: &Env) -> Result<Outcome> {
                         .unwrap_or(args.backlog_memory.map_or(d.pause_ms, |_| 600_000)),
                     pause_messages: args.backlog_messages,
                     pause_memory: args.backlog_memory,
+                    checkpoint: args
+                        .json
+                        .clone()
+                        .zip(args.checkpoint.map(Duration::from_secs_f64)),
                     drain_budget_ms: (args.drain_budget * 1000.0) as u64,
                     workload: scenario_workload(args, &d.workload, None),
                     ..d

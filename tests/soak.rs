@@ -298,3 +298,54 @@ async fn backlog_that_never_drains_ends_by_itself_with_a_finding() {
     assert_eq!(report.counts.lost, 0, "what was not read is still stored");
     assert_eq!(report.verdict, "ok");
 }
+
+/// The backlog scenario with a checkpoint every 500 ms: while the consumers are stopped, the
+/// JSON file is already there, valid, "running", with the backlog samples so far.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_writes_a_valid_checkpoint_mid_run() {
+    use redis_cluster_stress::scenario::backlog::BacklogOptions;
+    let cluster = support::cluster(3, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("backlog.json");
+    let opts = BacklogOptions {
+        rate: 2_000.0,
+        lead_ms: 1_000,
+        pause_ms: 3_000,
+        drain_budget_ms: 20_000,
+        tail_ms: 500,
+        checkpoint: Some((json.clone(), Duration::from_millis(500))),
+        ..Default::default()
+    };
+    let run = tokio::spawn({
+        let (ep, opts) = (cluster.endpoint().clone(), opts.clone());
+        async move {
+            let live = std::sync::Arc::new(redis_cluster_stress::Live::default());
+            redis_cluster_stress::scenario::backlog::run(&ep, &opts, live).await
+        }
+    });
+    let mut mid = None;
+    for _ in 0..200 {
+        if run.is_finished() || mid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(text) = std::fs::read_to_string(&json) else {
+            continue;
+        };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("checkpoint is not valid JSON ({e}): {text}"));
+        if v["backlog"]["stopped_at"].as_f64() > Some(0.0) {
+            mid = Some(v);
+        }
+    }
+    let report = run.await.unwrap().unwrap();
+    let mid = mid.expect("a checkpoint written after the consumers stopped");
+    assert_eq!(mid["status"], "running");
+    assert_eq!(mid["command"], "scenario backlog");
+    assert!(
+        !mid["backlog_samples"].as_array().unwrap().is_empty(),
+        "{mid}"
+    );
+    assert!(!mid["memory"].as_array().unwrap().is_empty(), "{mid}");
+    assert_eq!(report.verdict, "ok");
+}

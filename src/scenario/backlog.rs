@@ -5,9 +5,10 @@
 //! ends by itself and says so. OpenMessaging Benchmark's backlog test, on Redis Streams; with
 //! `--maxmemory` it is the seed's "remove the consumer" experiment with consumers coming back.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -37,6 +38,9 @@ pub struct BacklogOptions {
     pub drain_budget_ms: u64,
     /// Load after catching up, to show the steady state again.
     pub tail_ms: u64,
+    /// Rewrite this JSON file at this interval while the scenario goes on (the figures and
+    /// samples so far, status "running"), so an interrupted soak keeps them.
+    pub checkpoint: Option<(PathBuf, Duration)>,
     /// The producers, consumers, batch and payload (rate, messages, trim and deadline are set
     /// from the fields above).
     pub workload: Workload,
@@ -52,6 +56,7 @@ impl Default for BacklogOptions {
             pause_memory: None,
             drain_budget_ms: 60_000,
             tail_ms: 2_000,
+            checkpoint: None,
             workload: Workload::default(),
         }
     }
@@ -98,6 +103,19 @@ pub struct BacklogFigures {
     pub drain_max_us: u64,
     /// Steady backlog before the stop (highest reading): the level "caught up" returns to.
     pub steady_backlog: u64,
+}
+
+/// The JSON file while the scenario goes on (`checkpoint`): the figures and samples so far.
+#[derive(Serialize)]
+struct BacklogCheckpoint<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'static str,
+    status: &'static str,
+    elapsed_seconds: f64,
+    backlog: &'a BacklogFigures,
+    backlog_samples: &'a [BacklogSample],
+    memory: &'a [MasterMemory],
 }
 
 /// Runs the experiment against `endpoint` and reports.
@@ -240,6 +258,7 @@ async fn control(
     }
     let mut phase = Phase::Lead;
     let mut acked_at_resume = 0;
+    let mut last_checkpoint = Instant::now();
     for _ in 0..turns {
         if live.stop.load(Relaxed) {
             break;
@@ -254,24 +273,7 @@ async fn control(
             backlog,
         });
         let used = masters_used_memory(ep).await.unwrap_or_default();
-        for (node, bytes) in &used {
-            let i = match memory.iter().position(|m| &m.node == node) {
-                Some(i) => i,
-                None => {
-                    memory.push(MasterMemory {
-                        node: node.clone(),
-                        maxmemory: 0,
-                        samples: Vec::new(),
-                    });
-                    memory.len() - 1
-                }
-            };
-            memory[i].samples.push(MemorySample {
-                t,
-                used_memory: *bytes,
-                evicted_keys: 0,
-            });
-        }
+        record_memory(&mut memory, t, &used);
         match phase {
             Phase::Lead => {
                 fig.steady_backlog = fig.steady_backlog.max(backlog);
@@ -327,6 +329,12 @@ async fn control(
                 }
             }
         }
+        if let Some((path, every)) = &o.checkpoint {
+            if last_checkpoint.elapsed() >= *every {
+                last_checkpoint = Instant::now();
+                checkpoint(path, t, &fig, &samples, &memory);
+            }
+        }
         if phase != Phase::Lead {
             fig.peak_messages = fig.peak_messages.max(backlog);
             fig.used_memory_peak = match fig.used_memory_peak.len() {
@@ -349,4 +357,50 @@ async fn control(
     }
     live.pause_consumers.store(false, Relaxed);
     (fig, samples, memory)
+}
+
+/// Adds one reading of each master's used_memory at `t` to its series.
+fn record_memory(memory: &mut Vec<MasterMemory>, t: f64, used: &[(String, u64)]) {
+    for (node, bytes) in used {
+        let i = match memory.iter().position(|m| &m.node == node) {
+            Some(i) => i,
+            None => {
+                memory.push(MasterMemory {
+                    node: node.clone(),
+                    maxmemory: 0,
+                    samples: Vec::new(),
+                });
+                memory.len() - 1
+            }
+        };
+        memory[i].samples.push(MemorySample {
+            t,
+            used_memory: *bytes,
+            evicted_keys: 0,
+        });
+    }
+}
+
+/// Rewrites the checkpoint file with the figures and samples so far (a failure is logged: the
+/// scenario goes on).
+fn checkpoint(
+    path: &Path,
+    t: f64,
+    fig: &BacklogFigures,
+    samples: &[BacklogSample],
+    memory: &[MasterMemory],
+) {
+    let doc = BacklogCheckpoint {
+        tool: "rcstress",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "scenario backlog",
+        status: "running",
+        elapsed_seconds: t,
+        backlog: fig,
+        backlog_samples: samples,
+        memory,
+    };
+    if let Err(e) = crate::report::JsonSink::checkpoint(path, &doc) {
+        tracing::warn!("checkpoint: {e}");
+    }
 }

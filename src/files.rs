@@ -2,7 +2,7 @@
 //! them behind. A leaf: it imports nothing of the crate but the error type.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -19,6 +19,26 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
         .open(path)
         .map_err(|e| Error::io(ctx(), e))?;
     f.write_all(bytes).map_err(|e| Error::io(ctx(), e))
+}
+
+/// Replaces `path` whole with `bytes` (a temp file beside it, then a rename), so a reader sees
+/// the old file or the new one, never half of one: how checkpoints are rewritten while a long
+/// run goes on. The file gets 0644 less the umask.
+pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
+    let ctx = || format!("cannot write {}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".rcstress-{}-", std::process::id()))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(ctx(), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
+    Ok(())
 }
 
 /// True while process `pid` exists and is not a zombie. A SIGKILLed run whose parent has not

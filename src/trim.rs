@@ -49,7 +49,7 @@ impl FromStr for Trim {
             "acked" => Ok(Trim::Acked),
             other => {
                 let n = other.strip_prefix("maxlen:").ok_or_else(bad)?;
-                match crate::cli::parse_count(n) {
+                match crate::cli::parse::parse_count(n) {
                     Ok(n) => Ok(Trim::MaxLen(n)),
                     Err(_) => Err(bad()),
                 }

@@ -92,9 +92,54 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     parse_positive(s, "messages per second")
 }
 
+/// A memory size as redis.conf writes it (`50mb`, `2gb`, `500k`, `1048576`), from 1 byte to
+/// 1 TB.
+pub fn parse_memory_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit: u64 = match &t[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1_000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return Err(format!("'{s}' is not a size; write e.g. 50mb or 1gb")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; write e.g. 50mb or 1gb"))?;
+    match n.checked_mul(unit) {
+        Some(b) if (1..=1u64 << 40).contains(&b) => Ok(b),
+        _ => Err(format!("'{s}' must be between 1 byte and 1 TB")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes_read_as_redis_conf_writes_them() {
+        assert_eq!(parse_memory_size("50mb"), Ok(50 << 20));
+        assert_eq!(parse_memory_size("50m"), Ok(50_000_000));
+        assert_eq!(parse_memory_size(" 2GB "), Ok(2 << 30));
+        assert_eq!(parse_memory_size("1024"), Ok(1024));
+        for bad in [
+            "",
+            "mb",
+            "-5mb",
+            "5 mb",
+            "5tb",
+            "2000gb",
+            "99999999999999999999",
+            "50 parsecs",
+            "0mb",
+        ] {
+            assert!(parse_memory_size(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
 
     #[test]
     fn counts_accept_suffixes_and_reject_zero_negative_and_junk() {

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use super::cluster::{
     Access, ClusterArgs, LocalArgs, MaxmemoryArgs, MinReplicasArg, ServerArg, Shape,
 };
-use super::parse::{parse_count, parse_probability, parse_rate, parse_secs};
+use super::parse::{parse_count, parse_memory_size, parse_probability, parse_rate, parse_secs};
 use super::OnOff;
 use crate::scenario::{aof, durability};
 
@@ -277,6 +277,14 @@ pub struct BacklogArgs {
     /// Stop the consumers until this many messages wait (instead of --pause-ms).
     #[arg(long, value_parser = parse_count, conflicts_with = "pause_ms")]
     pub backlog_messages: Option<u64>,
+    /// Stop the consumers until a master's used_memory reaches this size (e.g. 50mb; redis.conf
+    /// units: k = 1000, kb = 1024), for at most --pause-ms (default then 600000).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size, conflicts_with = "backlog_messages")]
+    pub backlog_memory: Option<u64>,
+    /// Rewrite the --json file every this many seconds while the scenario goes on (status
+    /// "running" with the backlog figures and samples so far).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "json")]
+    pub checkpoint: Option<f64>,
     /// After the resume, call it "never caught up" and stop after this many seconds (default 60).
     #[arg(long, value_parser = parse_secs)]
     pub drain_budget: Option<f64>,

@@ -182,8 +182,18 @@ fn backlog_options(a: &BacklogArgs) -> backlog::BacklogOptions {
     let d = backlog::BacklogOptions::default();
     backlog::BacklogOptions {
         rate: a.rate.unwrap_or(d.rate),
-        pause_ms: a.pause_ms.unwrap_or(d.pause_ms),
+        // A memory level is waited for up to 10 minutes unless --pause-ms says otherwise.
+        pause_ms: a
+            .pause_ms
+            .unwrap_or(a.backlog_memory.map_or(d.pause_ms, |_| 600_000)),
         pause_messages: a.backlog_messages,
+        pause_memory: a.backlog_memory,
+        checkpoint: a
+            .clients
+            .output
+            .json
+            .clone()
+            .zip(a.checkpoint.map(std::time::Duration::from_secs_f64)),
         drain_budget_ms: a
             .drain_budget
             .map_or(d.drain_budget_ms, |s| (s * 1000.0) as u64),

@@ -24,7 +24,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::check::{BookSnapshot, Counts, LedgerSnapshot};
+use crate::check::{BookSnapshot, Counts, EventCounts, LedgerSnapshot};
 use crate::metrics::{FirstError, SecondSample};
 use crate::{Error, Result};
 
@@ -100,16 +100,9 @@ pub struct Share {
 /// went well is long runs of ones: 300,000 messages take a few hundred bytes).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EncodedLedger {
-    pub duplicated: u64,
-    #[serde(default)]
-    pub duplicate_writes: u64,
-    #[serde(default)]
-    pub redelivered: u64,
-    pub unexpected: u64,
-    pub produce_failed: u64,
-    /// Sends whose durability wait (`--durability`) fell short; absent in files of older workers.
-    #[serde(default)]
-    pub unconfirmed: u64,
+    /// The counters beside the bits (each field at the top level, as files always had them).
+    #[serde(flatten)]
+    pub events: EventCounts,
     /// By global producer id.
     pub producers: Vec<EncodedBook>,
 }
@@ -161,12 +154,7 @@ fn decode_words(text: &str, expect: usize, what: &str) -> Result<Vec<u64>> {
 impl EncodedLedger {
     pub fn encode(l: &LedgerSnapshot) -> Self {
         EncodedLedger {
-            duplicated: l.duplicated,
-            duplicate_writes: l.duplicate_writes,
-            redelivered: l.redelivered,
-            unexpected: l.unexpected,
-            produce_failed: l.produce_failed,
-            unconfirmed: l.unconfirmed,
+            events: l.events,
             producers: l
                 .producers
                 .iter()
@@ -206,12 +194,7 @@ impl EncodedLedger {
         }
         Ok(LedgerSnapshot {
             producers,
-            duplicated: self.duplicated,
-            duplicate_writes: self.duplicate_writes,
-            redelivered: self.redelivered,
-            unexpected: self.unexpected,
-            produce_failed: self.produce_failed,
-            unconfirmed: self.unconfirmed,
+            events: self.events,
         })
     }
 }

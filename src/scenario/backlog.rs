@@ -1,13 +1,15 @@
-//! backlog: producers at a fixed rate; after a steady lead the consumers stop (for a time or
-//! until a number of messages wait), then resume while the producers go on. How big did the
+//! backlog: producers at a fixed rate; after a steady lead the consumers stop (for a time, until
+//! a number of messages wait, or until a master's `used_memory` reaches a level), then resume
+//! while the producers go on. How big did the
 //! backlog get (messages, payload bytes, `used_memory` per master), how fast does it drain, and
 //! how long until the consumers caught up, or never: when the drain cannot keep up the scenario
 //! ends by itself and says so. OpenMessaging Benchmark's backlog test, on Redis Streams; with
 //! `--maxmemory` it is the seed's "remove the consumer" experiment with consumers coming back.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -31,10 +33,16 @@ pub struct BacklogOptions {
     pub pause_ms: u64,
     /// ... or, when set, until this many messages wait (bounded by ten times what `rate` needs).
     pub pause_messages: Option<u64>,
+    /// ... or, when set, until a master's `used_memory` reaches this many bytes (bounded by
+    /// `pause_ms`).
+    pub pause_memory: Option<u64>,
     /// After the resume, give up ("never caught up") after this long.
     pub drain_budget_ms: u64,
     /// Load after catching up, to show the steady state again.
     pub tail_ms: u64,
+    /// Rewrite this JSON file at this interval while the scenario goes on (the figures and
+    /// samples so far, status "running"), so an interrupted soak keeps them.
+    pub checkpoint: Option<(PathBuf, Duration)>,
     /// The producers, consumers, batch and payload (rate, messages, trim and deadline are set
     /// from the fields above).
     pub workload: Workload,
@@ -47,8 +55,10 @@ impl Default for BacklogOptions {
             lead_ms: 3_000,
             pause_ms: 10_000,
             pause_messages: None,
+            pause_memory: None,
             drain_budget_ms: 60_000,
             tail_ms: 2_000,
+            checkpoint: None,
             workload: Workload::default(),
         }
     }
@@ -70,6 +80,9 @@ pub struct BacklogSample {
 pub struct BacklogFigures {
     pub stopped_at: f64,
     pub resumed_at: f64,
+    /// What ended the pause: "time", "messages" (`pause_messages` waiting) or "memory" (a
+    /// master reached `pause_memory`).
+    pub resumed_by: String,
     /// Seconds from the resume until the backlog was back to its steady level; `None`: never.
     pub catch_up_seconds: Option<f64>,
     pub peak_messages: u64,
@@ -92,6 +105,19 @@ pub struct BacklogFigures {
     pub drain_max_us: u64,
     /// Steady backlog before the stop (highest reading): the level "caught up" returns to.
     pub steady_backlog: u64,
+}
+
+/// The JSON file while the scenario goes on (`checkpoint`): the figures and samples so far.
+#[derive(Serialize)]
+struct BacklogCheckpoint<'a> {
+    tool: &'static str,
+    version: &'static str,
+    command: &'static str,
+    status: &'static str,
+    elapsed_seconds: f64,
+    backlog: &'a BacklogFigures,
+    backlog_samples: &'a [BacklogSample],
+    memory: &'a [MasterMemory],
 }
 
 /// backlog's own fields in the report.
@@ -157,6 +183,7 @@ pub async fn run(
         "lead_ms": opts.lead_ms,
         "pause_ms": opts.pause_messages.is_none().then_some(opts.pause_ms),
         "pause_messages": opts.pause_messages,
+        "pause_memory_bytes": opts.pause_memory,
         "drain_budget_ms": opts.drain_budget_ms,
         "producers": workload.producers,
         "consumers": workload.consumers,
@@ -191,8 +218,13 @@ fn with_findings(
         .event(fig.resumed_at, "consumers resume");
     let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
     let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
+    let why = match (fig.resumed_by.as_str(), opts.pause_memory) {
+        ("memory", Some(level)) => format!(" (a master reached {})", mb(level)),
+        ("messages", _) => " (enough messages waited)".to_string(),
+        _ => String::new(),
+    };
     let report = report.finding(format!(
-        "backlog peak {} messages ({} of payload) after {:.1} s without consumers; used_memory over the masters {} → {}",
+        "backlog peak {} messages ({} of payload) after {:.1} s without consumers{why}; used_memory over the masters {} → {}",
         thousands(fig.peak_messages),
         mb(fig.peak_payload_bytes),
         fig.resumed_at - fig.stopped_at,
@@ -247,6 +279,7 @@ async fn control(
     }
     let mut phase = Phase::Lead;
     let mut acked_at_resume = 0;
+    let mut last_checkpoint = Instant::now();
     for _ in 0..turns {
         if live.stop.load(Relaxed) {
             break;
@@ -261,24 +294,7 @@ async fn control(
             backlog,
         });
         let used = masters_used_memory(ep).await.unwrap_or_default();
-        for (node, bytes) in &used {
-            let i = match memory.iter().position(|m| &m.node == node) {
-                Some(i) => i,
-                None => {
-                    memory.push(MasterMemory {
-                        node: node.clone(),
-                        maxmemory: 0,
-                        samples: Vec::new(),
-                    });
-                    memory.len() - 1
-                }
-            };
-            memory[i].samples.push(MemorySample {
-                t,
-                used_memory: *bytes,
-                evicted_keys: 0,
-            });
-        }
+        record_memory(&mut memory, t, &used);
         match phase {
             Phase::Lead => {
                 fig.steady_backlog = fig.steady_backlog.max(backlog);
@@ -290,8 +306,18 @@ async fn control(
                 }
             }
             Phase::Paused => {
-                let long_enough = (t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64;
-                if long_enough || o.pause_messages.is_some_and(|n| backlog >= n) {
+                let level = o
+                    .pause_memory
+                    .is_some_and(|max| used.iter().any(|(_, b)| *b >= max));
+                let resumed_by = if o.pause_messages.is_some_and(|n| backlog >= n) {
+                    Some("messages")
+                } else if level {
+                    Some("memory")
+                } else {
+                    ((t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64).then_some("time")
+                };
+                if let Some(why) = resumed_by {
+                    fig.resumed_by = why.to_string();
                     live.pause_consumers.store(false, Relaxed);
                     fig.resumed_at = t;
                     acked_at_resume = acked;
@@ -324,6 +350,12 @@ async fn control(
                 }
             }
         }
+        if let Some((path, every)) = &o.checkpoint {
+            if last_checkpoint.elapsed() >= *every {
+                last_checkpoint = Instant::now();
+                checkpoint(path, t, &fig, &samples, &memory);
+            }
+        }
         if phase != Phase::Lead {
             fig.peak_messages = fig.peak_messages.max(backlog);
             fig.used_memory_peak = match fig.used_memory_peak.len() {
@@ -346,4 +378,53 @@ async fn control(
     }
     live.pause_consumers.store(false, Relaxed);
     (fig, samples, memory)
+}
+
+/// Adds one reading of each master's used_memory at `t` to its series.
+fn record_memory(memory: &mut Vec<MasterMemory>, t: f64, used: &[(String, u64)]) {
+    for (node, bytes) in used {
+        let i = match memory.iter().position(|m| &m.node == node) {
+            Some(i) => i,
+            None => {
+                memory.push(MasterMemory {
+                    node: node.clone(),
+                    maxmemory: 0,
+                    samples: Vec::new(),
+                });
+                memory.len() - 1
+            }
+        };
+        memory[i].samples.push(MemorySample {
+            t,
+            used_memory: *bytes,
+            evicted_keys: 0,
+        });
+    }
+}
+
+/// Rewrites the checkpoint file with the figures and samples so far (a failure is logged: the
+/// scenario goes on).
+fn checkpoint(
+    path: &Path,
+    t: f64,
+    fig: &BacklogFigures,
+    samples: &[BacklogSample],
+    memory: &[MasterMemory],
+) {
+    let doc = BacklogCheckpoint {
+        tool: "rcstress",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "scenario backlog",
+        status: "running",
+        elapsed_seconds: t,
+        backlog: fig,
+        backlog_samples: samples,
+        memory,
+    };
+    let written = serde_json::to_vec_pretty(&doc)
+        .map_err(|e| crate::Error::io("serialize JSON", std::io::Error::other(e)))
+        .and_then(|bytes| crate::files::replace(path, &bytes));
+    if let Err(e) = written {
+        tracing::warn!("checkpoint: {e}");
+    }
 }

@@ -1,0 +1,76 @@
+//! The ledger of every message and the delivery checker.
+//!
+//! In the spirit of Jepsen's total-queue check: a run is valid iff nothing Redis acknowledged
+//! (XADD answered with an id) is lost and nothing unexpected was delivered ([`Verdict`]). The
+//! ledger's memory follows the messages in flight, not the length of the run: per producer, a
+//! window of chunks of bits (six bits per message, lock-free) behind which settled chunks are
+//! folded away, keeping only their exceptions (`book`).
+//!
+//! - [`ledger`]: the [`Ledger`] the workload books every send, delivery and ack in.
+//! - `book`: one producer's chunks, their folding and the exceptions.
+//! - [`counts`]: [`Counts`], the [`Verdict`] rule, and the tally from bits to counts.
+//! - [`settle`]: the final scans against the undelivered messages (lost or still stored).
+//! - [`snapshot`]: a ledger's bits for `rcstress merge`.
+//! - `tests`: the ledger's tests (pure logic), folding included.
+
+mod book;
+pub mod counts;
+pub mod ledger;
+pub mod settle;
+pub mod snapshot;
+
+pub use book::{ACKED, ATTEMPTED, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED, SETS};
+pub use counts::{Counts, EventCounts, Verdict, Words};
+pub use ledger::Ledger;
+pub use settle::{
+    for_each_produced_not_delivered, settle_lost, settle_undelivered, stored_messages, ShardScan,
+};
+pub use snapshot::{BookSnapshot, LedgerSnapshot};
+
+/// How a message reached a consumer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// XREADGROUP `>`: a new delivery.
+    New,
+    /// XAUTOCLAIM: taken over from a consumer that did not ack it.
+    Claim,
+}
+
+/// What a delivery was, as the ledger saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryKind {
+    /// First time we see this message: the one delivery its latency is measured at.
+    First,
+    /// A claimed message that was delivered before but never acked: recovered.
+    Recovered,
+    /// The same entry seen (and for claims: acked) before: processed twice.
+    Duplicate,
+    /// A second entry carrying a message already delivered under another entry id: the message
+    /// was written twice (a forged or replayed XADD), not delivered twice.
+    DuplicateWrite,
+    /// Not a message of this run.
+    Unexpected,
+}
+
+/// A stream entry id `ms-seq`, ordered as Redis orders them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntryId(pub u64, pub u64);
+
+impl EntryId {
+    /// Parses `1700000000000-3`; `None` for anything else.
+    pub fn parse(id: &str) -> Option<EntryId> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(EntryId(ms.parse().ok()?, seq.parse().ok()?))
+    }
+}
+
+/// Where a delivery came from: the shard key's index and the entry id, so that a second entry
+/// carrying the same message can be told from the same entry delivered again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub shard: usize,
+    pub id: EntryId,
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

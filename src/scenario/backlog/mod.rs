@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+mod phases;
+
 use super::memory::{MasterMemory, MemorySample};
 use super::{cross_check_findings, RunEnd, ScenarioReport};
 use crate::metrics::finite;
@@ -21,6 +23,7 @@ use crate::trim::{masters_used_memory, Trim};
 use crate::units::{human_us, mb, thousands};
 use crate::workload::{Live, Workload};
 use crate::{Endpoint, Result};
+use phases::{Next, Phase, Phases};
 
 /// How the experiment runs.
 #[derive(Clone, Debug)]
@@ -256,7 +259,6 @@ async fn control(
     live: &Live,
     pause_bound_ms: u64,
 ) -> (BacklogFigures, Vec<BacklogSample>, Vec<MasterMemory>) {
-    let mut fig = BacklogFigures::default();
     let mut samples = Vec::new();
     let mut memory: Vec<MasterMemory> = Vec::new();
     let every = Duration::from_millis(250);
@@ -270,15 +272,13 @@ async fn control(
         }
         tokio::time::sleep(every / 5).await;
     }
-    #[derive(PartialEq)]
-    enum Phase {
-        Lead,
-        Paused,
-        Draining,
-        Tail(f64),
-    }
-    let mut phase = Phase::Lead;
-    let mut acked_at_resume = 0;
+    let mut phases = Phases {
+        o,
+        pause_bound_ms,
+        phase: Phase::Lead,
+        fig: BacklogFigures::default(),
+        acked_at_resume: 0,
+    };
     let mut last_checkpoint = Instant::now();
     for _ in 0..turns {
         if live.stop.load(Relaxed) {
@@ -295,89 +295,25 @@ async fn control(
         });
         let used = masters_used_memory(ep).await.unwrap_or_default();
         record_memory(&mut memory, t, &used);
-        match phase {
-            Phase::Lead => {
-                fig.steady_backlog = fig.steady_backlog.max(backlog);
-                if t * 1000.0 >= o.lead_ms as f64 {
-                    live.pause_consumers.store(true, Relaxed);
-                    fig.stopped_at = t;
-                    fig.used_memory_at_stop = used.clone();
-                    phase = Phase::Paused;
-                }
-            }
-            Phase::Paused => {
-                let level = o
-                    .pause_memory
-                    .is_some_and(|max| used.iter().any(|(_, b)| *b >= max));
-                let resumed_by = if o.pause_messages.is_some_and(|n| backlog >= n) {
-                    Some("messages")
-                } else if level {
-                    Some("memory")
-                } else {
-                    ((t - fig.stopped_at) * 1000.0 >= pause_bound_ms as f64).then_some("time")
-                };
-                if let Some(why) = resumed_by {
-                    fig.resumed_by = why.to_string();
-                    live.pause_consumers.store(false, Relaxed);
-                    fig.resumed_at = t;
-                    acked_at_resume = acked;
-                    phase = Phase::Draining;
-                }
-            }
-            Phase::Draining => {
-                let spent = t - fig.resumed_at;
-                let consumed = acked.saturating_sub(acked_at_resume) as f64;
-                if spent > 0.0 {
-                    fig.consume_rate_msgs_per_sec = finite(consumed / spent);
-                    fig.drain_ratio = finite(fig.consume_rate_msgs_per_sec / o.rate);
-                    fig.net_drain_msgs_per_sec =
-                        finite(fig.consume_rate_msgs_per_sec - o.rate).max(0.0);
-                }
-                // Caught up: back to the steady level (at least a tenth of a second's messages,
-                // so that one late pipeline does not count as a backlog).
-                let level = fig.steady_backlog.max((o.rate / 10.0) as u64).max(1);
-                if backlog <= level {
-                    fig.catch_up_seconds = Some(finite(spent));
-                    phase = Phase::Tail(t);
-                } else if spent * 1000.0 >= o.drain_budget_ms as f64 {
-                    live.stop.store(true, Relaxed);
-                    break;
-                }
-            }
-            Phase::Tail(since) => {
-                if (t - since) * 1000.0 >= o.tail_ms as f64 {
-                    live.drain.store(true, Relaxed);
-                }
-            }
+        if phases.step(live, t, backlog, acked, &used) == Next::Stop {
+            live.stop.store(true, Relaxed);
+            break;
         }
         if let Some((path, every)) = &o.checkpoint {
             if last_checkpoint.elapsed() >= *every {
                 last_checkpoint = Instant::now();
-                checkpoint(path, t, &fig, &samples, &memory);
+                checkpoint(path, t, &phases.fig, &samples, &memory);
             }
         }
-        if phase != Phase::Lead {
-            fig.peak_messages = fig.peak_messages.max(backlog);
-            fig.used_memory_peak = match fig.used_memory_peak.len() {
-                0 => used.clone(),
-                _ => fig
-                    .used_memory_peak
-                    .iter()
-                    .map(|(n, b)| {
-                        let now = used.iter().find(|(m, _)| m == n).map_or(0, |(_, u)| *u);
-                        (n.clone(), (*b).max(now))
-                    })
-                    .collect(),
-            };
-        }
-        tokio::time::sleep(match phase {
+        phases.record_peak(backlog, &used);
+        tokio::time::sleep(match phases.phase {
             Phase::Draining => drain_every,
             _ => every,
         })
         .await;
     }
     live.pause_consumers.store(false, Relaxed);
-    (fig, samples, memory)
+    (phases.fig, samples, memory)
 }
 
 /// Adds one reading of each master's used_memory at `t` to its series.

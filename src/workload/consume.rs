@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use rand::Rng;
 use redis::cluster_async::ClusterConnection;
-use redis::Value;
+use redis::cluster_routing::SingleNodeRoutingInfo;
 
+use super::budget::{Budget, MESSAGE_OVERHEAD};
 use super::live::{mark, Shared};
 use super::{ClaimerOptions, Workload};
 use crate::check::{DeliveryKind, Entry, EntryId, Via};
 use crate::cluster::Endpoint;
-use crate::stream::{self, now_us, parse_xautoclaim, parse_xreadgroup, Delivery};
+use crate::stream::{self, now_us, Delivery};
 
 /// Runs consumer `c` and, each time it crashes, a replacement under a new name on a new connection.
 pub(super) async fn consumer_supervisor(
@@ -29,7 +30,7 @@ pub(super) async fn consumer_supervisor(
         let current = match conn.take() {
             Some(cn) => cn,
             None => match ep
-                .cluster_connection(Duration::from_millis(wl.block_ms + 2000))
+                .cluster_connection(Budget::read_timeout(wl.block_ms))
                 .await
             {
                 Ok(cn) => cn,
@@ -57,6 +58,7 @@ async fn consume(
     owned: &[String],
 ) -> bool {
     let group = &sh.shards.group;
+    let nodes: Vec<_> = owned.iter().map(|k| stream::master_of(k)).collect();
     let mut idle_round = true;
     let mut backoff = Duration::from_millis(5);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
@@ -66,19 +68,16 @@ async fn consume(
             continue;
         }
         let mut got_any = false;
-        for key in owned {
+        for (key, node) in owned.iter().zip(&nodes) {
             // With one key, always block; with several, poll them and block only when all were empty.
             let block =
                 (owned.len() == 1 || idle_round).then(|| (wl.block_ms / owned.len() as u64).max(1));
             let sent_at = sh.secs();
-            let reply: redis::RedisResult<Value> =
-                stream::xreadgroup_cmd(key, group, name, wl.batch, block)
-                    .query_async(&mut conn)
-                    .await;
-            let deliveries = match reply {
+            let cmd = stream::xreadgroup_cmd(key, group, name, sh.budget.read, block);
+            let deliveries = match stream::send(&mut conn, cmd, node).await {
                 Ok(v) => {
                     sh.record_shard_ok(key);
-                    parse_xreadgroup(&v)
+                    stream::xreadgroup_entries(v)
                 }
                 Err(e) => {
                     sh.record_shard_error(key, sent_at, &e);
@@ -99,7 +98,7 @@ async fn consume(
             if wl.crash_probability > 0.0 && rng.random_bool(wl.crash_probability) {
                 return true;
             }
-            ack(sh, &mut conn, key, &deliveries).await;
+            ack(sh, &mut conn, key, node, &deliveries).await;
         }
         idle_round = !got_any;
     }
@@ -124,16 +123,16 @@ fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
 }
 
 /// XACK every delivered id in one call and book the acks and their latency.
-async fn ack(sh: &Shared, conn: &mut ClusterConnection, key: &str, deliveries: &[Delivery]) {
+async fn ack(
+    sh: &Shared,
+    conn: &mut ClusterConnection,
+    key: &str,
+    node: &SingleNodeRoutingInfo,
+    deliveries: &[Delivery],
+) {
     let sent_at = sh.secs();
-    let r: redis::RedisResult<u64> = stream::xack_cmd(
-        key,
-        &sh.shards.group,
-        deliveries.iter().map(|d| d.id.as_str()),
-    )
-    .query_async(conn)
-    .await;
-    match r {
+    let ids = deliveries.iter().map(|d| d.id.as_str());
+    match stream::send(conn, stream::xack_cmd(key, &sh.shards.group, ids), node).await {
         Ok(_) => {
             let now = now_us();
             mark(&sh.last_ack_ns, sh.start);
@@ -169,23 +168,31 @@ pub(super) async fn claimer_loop(
     opts: &ClaimerOptions,
 ) {
     let mut cursors: Vec<String> = sh.shards.keys.iter().map(|_| "0-0".to_string()).collect();
+    let nodes: Vec<_> = sh
+        .shards
+        .keys
+        .iter()
+        .map(|k| stream::master_of(k))
+        .collect();
+    // At least 100 a round even with small batches, within the read budget.
+    let count = Budget::count_for(wl.batch.max(100), wl.payload_bytes + MESSAGE_OVERHEAD);
     while !sh.stopping() {
-        for (i, key) in sh.shards.keys.iter().enumerate() {
+        for ((i, key), node) in sh.shards.keys.iter().enumerate().zip(&nodes) {
             let cmd = stream::xautoclaim_cmd(
                 key,
                 &sh.shards.group,
                 "claimer",
                 opts.min_idle_ms,
                 &cursors[i],
-                wl.batch.max(100),
+                count,
             );
-            match cmd.query_async::<Value>(&mut conn).await {
+            match stream::send(&mut conn, cmd, node).await {
                 Ok(v) => {
-                    let claim = parse_xautoclaim(&v);
+                    let claim = stream::xautoclaim_parts(v);
                     cursors[i] = claim.next;
                     if !claim.claimed.is_empty() {
                         book_deliveries(sh, key, &claim.claimed, Via::Claim);
-                        ack(sh, &mut conn, key, &claim.claimed).await;
+                        ack(sh, &mut conn, key, node, &claim.claimed).await;
                     }
                 }
                 Err(e) => sh.record_error(&e, Some(i)),

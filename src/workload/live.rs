@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
+use super::budget::Budget;
 use crate::check::Ledger;
 use crate::metrics::{error_kind, ErrorLog, Series};
 use crate::stream::Shards;
@@ -62,6 +63,8 @@ pub(super) struct Shared {
     pub(super) series: Series,
     pub(super) shards: Shards,
     pub(super) payload: Vec<u8>,
+    /// Messages per pipeline and per read.
+    pub(super) budget: Budget,
 }
 
 impl Shared {

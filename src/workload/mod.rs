@@ -4,6 +4,7 @@
 //! # Layout
 //! - this file: what a run does ([`Workload`]) and the public paths of the module.
 //! - `live`: the counters a caller watches ([`Live`]) and the state the run's tasks share.
+//! - `budget`: messages per pipeline and per read, sized from the payload; response timeouts.
 //! - `route`: which shard a message belongs to ([`shard_of`]) and each producer lane's share.
 //! - `run`: set-up, the tasks, and when the run is over ([`run`]).
 //! - `produce`: producer lanes (XADD pipelines and their durability wait).
@@ -17,6 +18,7 @@ use crate::durability::Durability;
 use crate::trim::Trim;
 use crate::{Error, Result};
 
+mod budget;
 mod consume;
 mod live;
 mod produce;
@@ -25,6 +27,7 @@ mod result;
 mod route;
 mod run;
 
+pub use budget::Budget;
 pub use live::Live;
 pub use reconcile::{cross_check, settle, CrossCheck};
 pub use result::{notes, peak_rss_bytes, RawRun, RunResult};

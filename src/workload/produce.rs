@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::Value;
 
 use super::live::{mark, Shared};
@@ -36,20 +37,23 @@ pub(super) async fn produce_lane(
     next: &AtomicU64,
 ) {
     let key = &sh.shards.keys[shard];
+    let node = stream::master_of(key);
     let per_sec = wl.rate.map(|r| r / wl.producers as f64);
     let mut backoff = Duration::from_millis(5);
     loop {
         if sh.stopping() || sh.live.drain.load(Relaxed) {
             return;
         }
-        let (first, n) = match claim(sh, wl, &route, next, per_sec).await {
+        let (first, n) = match claim(sh, &route, next, per_sec).await {
             Claim::Send { first, n } => (first, n),
             Claim::Retry => continue,
             Claim::Done => return,
         };
+        // Closed loop: the whole pipeline goes now, so one clock reading serves every message.
+        let now = now_us();
         let sent_us = |seq: u64| match per_sec {
             Some(rate) => sh.start_us + (seq as f64 / rate * 1e6) as u64,
-            None => now_us(),
+            None => now,
         };
         let tags: Vec<MessageTag> = (first..first + n)
             .map(|j| {
@@ -67,7 +71,7 @@ pub(super) async fn produce_lane(
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
         sh.series.sent(shard, tags.len() as u64);
         let sent_at = sh.secs();
-        let mut results = send(sh, wl, &mut conn, key, &tags).await;
+        let mut results = send(sh, wl, &mut conn, key, &node, &tags).await;
         let confirmed = confirm(sh, wl, key, sent_at, &mut results);
         let failed = book_replies(sh, p, key, sent_at, &tags, results, confirmed);
         if failed {
@@ -79,22 +83,16 @@ pub(super) async fn produce_lane(
     }
 }
 
-/// Claims the route's next messages: up to `batch`, and in open-loop mode only those already due,
+/// Claims the route's next messages: up to a pipeline's worth ([`super::Budget`]), and in open-loop mode only those already due,
 /// so a message is sent at its own scheduled time and its latency clock starts there. A stalled
 /// shard's due messages wait for it and are sent when it answers: the stall shows up as their
 /// latency instead of being hidden (coordinated omission).
-async fn claim(
-    sh: &Shared,
-    wl: &Workload,
-    route: &Route,
-    next: &AtomicU64,
-    per_sec: Option<f64>,
-) -> Claim {
+async fn claim(sh: &Shared, route: &Route, next: &AtomicU64, per_sec: Option<f64>) -> Claim {
     let first = next.load(Relaxed);
     if first >= route.len {
         return Claim::Done;
     }
-    let mut n = (wl.batch as u64).min(route.len - first);
+    let mut n = (sh.budget.pipeline as u64).min(route.len - first);
     if let Some(rate) = per_sec {
         let due_at = sh.start + Duration::from_secs_f64(route.seq(first) as f64 / rate);
         let now = Instant::now();
@@ -114,43 +112,32 @@ async fn claim(
     Claim::Send { first, n }
 }
 
-/// Sends the XADDs of `tags` (and the durability wait, if any) as one pipeline; one reply per
-/// command, in order.
+/// Sends the XADDs of `tags` (and the durability wait, if any) as one pipeline to `node`; one
+/// reply per command, in order.
 async fn send(
     sh: &Shared,
     wl: &Workload,
     conn: &mut ClusterConnection,
     key: &str,
+    node: &SingleNodeRoutingInfo,
     tags: &[MessageTag],
 ) -> Vec<redis::RedisResult<Value>> {
+    let xadd = |t: &MessageTag| stream::xadd_capped_cmd(key, t, &sh.payload, wl.trim.maxlen());
     let wait = wl.durability.command();
     let expected = tags.len() + usize::from(wait.is_some());
     if expected == 1 {
-        return vec![
-            stream::xadd_capped_cmd(key, &tags[0], &sh.payload, wl.trim.maxlen())
-                .query_async(conn)
-                .await,
-        ];
+        return vec![stream::send(conn, xadd(&tags[0]), node).await];
     }
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
+    let mut pipe = redis::Pipeline::with_capacity(expected);
     for t in tags {
-        pipe.add_command(stream::xadd_capped_cmd(
-            key,
-            t,
-            &sh.payload,
-            wl.trim.maxlen(),
-        ));
+        pipe.add_command(xadd(t));
     }
-    // Keyless, so the pipeline still routes by the XADDs' slot: same node, same
-    // connection, after the writes it must cover.
+    // Keyless: it goes with the XADDs to their node, on the same connection, after the writes it
+    // must cover.
     if let Some(w) = wait {
         pipe.add_command(w);
     }
-    match pipe
-        .query_async::<Vec<redis::RedisResult<Value>>>(conn)
-        .await
-    {
+    match stream::send_pipeline(conn, pipe, node).await {
         Ok(r) if r.len() == expected => r,
         Ok(_) => (0..expected)
             .map(|_| {
@@ -184,7 +171,7 @@ fn book_replies(
             }
         }
     }
-    let (mut failed, mut any_ok) = (false, false);
+    let (mut failed, mut any_ok, mut produced) = (false, false, 0);
     for (t, r) in tags.iter().zip(results) {
         match r {
             Ok(_) if !confirmed => {
@@ -194,7 +181,7 @@ fn book_replies(
             Ok(_) => {
                 any_ok = true;
                 sh.ledger.produced(p, t.seq);
-                sh.live.produced.fetch_add(1, Relaxed);
+                produced += 1;
             }
             Err(e) => {
                 failed = true;
@@ -207,6 +194,7 @@ fn book_replies(
             }
         }
     }
+    sh.live.produced.fetch_add(produced, Relaxed);
     if any_ok {
         sh.record_shard_ok(key);
     }

@@ -4,11 +4,12 @@
 use redis::cluster_async::ClusterConnection;
 use redis::Value;
 
+use super::budget::Budget;
 use super::live::Shared;
 use super::route::shard_of;
 use super::Workload;
 use crate::check::{settle_undelivered, Counts, ShardScan};
-use crate::stream::{parse_entries, Shards};
+use crate::stream::{entries, reply_bytes, Shards};
 use crate::trim::{self, Trim};
 
 /// Sums XPENDING and XLEN over the shards.
@@ -46,26 +47,31 @@ async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Vec<Shard
     out
 }
 
+/// Every tag in `key`, read in pages sized from the entries seen so far (a first small page
+/// measures them), so that a page stays within the read budget whatever the payload.
 async fn scan_shard(conn: &mut ClusterConnection, key: &str) -> ShardScan {
     let mut out = Vec::new();
     let mut start = "-".to_string();
-    for _ in 0..100_000 {
+    let mut count = 10;
+    for _ in 0..1_000_000 {
         let v: Value = redis::cmd("XRANGE")
             .arg(key)
             .arg(&start)
             .arg("+")
             .arg("COUNT")
-            .arg(1000)
+            .arg(count)
             .query_async(conn)
             .await
             .ok()?;
-        let entries = parse_entries(&v);
+        let bytes = reply_bytes(&v);
+        let entries = entries(v);
         let Some(last) = entries.last() else { break };
         start = format!("({}", last.id);
         out.extend(entries.iter().filter_map(|d| d.tag));
-        if entries.len() < 1000 {
+        if entries.len() < count {
             break;
         }
+        count = Budget::count_for(1000, bytes / entries.len());
     }
     Some(out)
 }

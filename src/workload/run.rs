@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use redis::cluster_async::ClusterConnection;
 use tokio::task::JoinSet;
 
+use super::budget::Budget;
 use super::consume::{claimer_loop, consumer_supervisor};
 use super::live::{Live, Shared};
 use super::produce::produce_lane;
@@ -30,11 +31,12 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     let mut admin = endpoint.cluster_connection(Duration::from_secs(5)).await?;
     prepare_streams(workload, &shards, &mut admin).await?;
     // Connections first, so that connecting is not part of the measured time.
-    let conns = Connections::open(endpoint, workload).await?;
+    let budget = Budget::new(workload, shards.keys.len());
+    let conns = Connections::open(endpoint, workload, &budget).await?;
     wait_for_common_start(workload, &live).await?;
     let cost = crate::cost::CostProbe::start(endpoint).await?;
     // The clock starts here, after the connections: connecting is not part of the run.
-    let shared = Arc::new(shared_state(workload, &live, &shards));
+    let shared = Arc::new(shared_state(workload, &live, &shards, budget));
     let _ = live.started.set(shared.start);
     let mut tasks = JoinSet::new();
     spawn_producers(&mut tasks, &shared, workload, conns.producers);
@@ -115,22 +117,23 @@ struct Connections {
 }
 
 impl Connections {
-    async fn open(endpoint: &Endpoint, workload: &Workload) -> Result<Connections> {
-        // A WAIT / WAITAOF blocks its connection for up to its timeout, and the lanes of a shard
-        // queue behind each other there: the response timeout leaves room for all of them.
-        let producer_timeout =
-            Duration::from_secs(2) + workload.durability.timeout() * workload.inflight as u32;
+    async fn open(
+        endpoint: &Endpoint,
+        workload: &Workload,
+        budget: &Budget,
+    ) -> Result<Connections> {
+        let producer_timeout = budget.producer_timeout(workload);
         let mut producers = Vec::new();
         for _ in 0..workload.producers {
             producers.push(endpoint.cluster_connection(producer_timeout).await?);
         }
-        let read_timeout = Duration::from_millis(workload.block_ms + 2000);
+        let read_timeout = Budget::read_timeout(workload.block_ms);
         let mut consumers = Vec::new();
         for _ in 0..workload.consumers {
             consumers.push(endpoint.cluster_connection(read_timeout).await?);
         }
         let claimer = match &workload.claimer {
-            Some(_) => Some(endpoint.cluster_connection(Duration::from_secs(2)).await?),
+            Some(_) => Some(endpoint.cluster_connection(Budget::read_timeout(0)).await?),
             None => None,
         };
         Ok(Connections {
@@ -154,7 +157,7 @@ async fn wait_for_common_start(workload: &Workload, live: &Live) -> Result<()> {
 }
 
 /// The state every task of the run shares; its clock starts now.
-fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards) -> Shared {
+fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards, budget: Budget) -> Shared {
     let start = Instant::now();
     let start_us = now_us();
     Shared {
@@ -181,6 +184,7 @@ fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards) -> Share
         series: Series::new(start, shards.keys.len()),
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
+        budget,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Bytes in flight: how many messages a pipeline and a read carry, sized from the payload, and
-//! response timeouts that the run's own batches cannot reach.
+//! response timeouts that the run's own batches cannot reach (2 s, longer when the bytes queued
+//! ahead of a request would take longer at the slowest rate assumed).
 //!
 //! `--batch` is an upper bound on messages; the byte budget is the other bound. With 64-byte
 //! payloads the batch decides (1000 messages are about 200 KB); with 1 MB payloads the bytes do
@@ -27,6 +28,9 @@ pub const MESSAGE_OVERHEAD: usize = 128;
 /// timeout is worked out: far below loopback, a disk under `appendfsync always` or a slow link, so
 /// that a timeout means the node stalled, not that our own batch was long.
 pub const SLOWEST_BYTES_PER_SEC: f64 = 10e6;
+
+/// What a node may take to answer beyond moving our bytes; also the shortest response timeout.
+const SLACK: Duration = Duration::from_secs(2);
 
 /// How many messages each request carries, and the response timeouts that go with them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,20 +69,20 @@ impl Budget {
         Duration::from_secs_f64(bytes as f64 / SLOWEST_BYTES_PER_SEC)
     }
 
-    /// A producer connection's response timeout: 2 s for the node to answer, the time its own
-    /// pipelines queued ahead take at the slowest rate, and the durability waits (a WAIT /
+    /// A producer connection's response timeout: 2 s, or longer if its own pipelines queued
+    /// ahead of a request take longer at the slowest rate, plus the durability waits (a WAIT /
     /// WAITAOF blocks its connection for up to its timeout and the lanes of a shard queue behind
-    /// each other there).
+    /// each other there). The 2 s floor keeps what a stall looks like unchanged (a paused node
+    /// is seen as timing out after 2 s); the byte term only lengthens it when batches are large.
     pub fn producer_timeout(&self, wl: &Workload) -> Duration {
-        Duration::from_secs(2)
-            + Budget::transfer(self.producer_bytes)
+        SLACK.max(Budget::transfer(self.producer_bytes))
             + wl.durability.timeout() * wl.inflight as u32
     }
 
-    /// A reader's response timeout (consumers, claimer): BLOCK, 2 s, and one full reply at the
-    /// slowest rate.
+    /// A reader's response timeout (consumers, claimer): BLOCK, then 2 s or one full reply at
+    /// the slowest rate, whichever is longer.
     pub fn read_timeout(block_ms: u64) -> Duration {
-        Duration::from_millis(block_ms + 2000) + Budget::transfer(READ_BYTES)
+        Duration::from_millis(block_ms) + SLACK.max(Budget::transfer(READ_BYTES))
     }
 }
 
@@ -131,12 +135,22 @@ mod tests {
     fn timeouts_cover_the_bytes_queued_ahead_at_the_slowest_rate() {
         let wl = workload(1_000_000, 1000, 3);
         let b = Budget::new(&wl, 3);
-        let t = b.producer_timeout(&wl);
+        assert!(b.producer_timeout(&wl) >= Budget::transfer(b.producer_bytes));
         assert!(
-            t >= Duration::from_secs(2) + Duration::from_secs_f64(b.producer_bytes as f64 / 10e6)
+            Budget::read_timeout(100) >= Duration::from_millis(100) + Budget::transfer(READ_BYTES)
         );
-        assert!(
-            Budget::read_timeout(100) > Duration::from_millis(2100) + Duration::from_millis(800)
+        // Far more bytes queued ahead than 2 s carry at the slowest rate: the timeout grows.
+        let many = Budget {
+            producer_bytes: 200 << 20,
+            ..b
+        };
+        assert!(many.producer_timeout(&wl) > Duration::from_secs(20));
+        // Small batches keep the 2 s by which a stall is judged.
+        let small = workload(64, 1000, 3);
+        assert_eq!(
+            Budget::new(&small, 3).producer_timeout(&small),
+            Duration::from_secs(2)
         );
+        assert_eq!(Budget::read_timeout(100), Duration::from_millis(2100));
     }
 }

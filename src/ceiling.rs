@@ -44,6 +44,9 @@ impl Default for CeilingOptions {
 #[derive(Clone, Debug, Serialize)]
 pub struct Ceiling {
     pub xadd_ops_per_sec: f64,
+    /// CPU per XADD: `client_*` is redis-benchmark's own (its process's user + system time over
+    /// its requests), `server_*` the nodes' over the benchmark, as a run reports them.
+    pub cost: crate::cost::Cost,
     /// The command line, with the throwaway password masked.
     pub command: String,
     pub options: CeilingOptions,
@@ -200,6 +203,8 @@ pub async fn measure(endpoint: &Endpoint, opts: &CeilingOptions) -> Result<Ceili
             &format!("<{} bytes>", opts.payload_bytes)
         )
     );
+    let probe = crate::cost::CostProbe::start(endpoint).await?;
+    let children_before = crate::cost::children_cpu();
     let result = async {
         let child = tokio::process::Command::new(&bin)
             .args(&args)
@@ -231,6 +236,11 @@ pub async fn measure(endpoint: &Endpoint, opts: &CeilingOptions) -> Result<Ceili
         })
     }
     .await;
+    let benchmark_cpu = crate::cost::children_cpu().saturating_sub(children_before);
+    let mut cost = probe.stop().await.per_message(opts.requests);
+    cost.client_cpu_seconds = crate::metrics::finite(benchmark_cpu.as_secs_f64());
+    cost.client_cpu_us_per_msg =
+        crate::cost::us_per_msg(benchmark_cpu.as_secs_f64(), opts.requests);
     // Always remove the throwaway user and the benchmark's keys, whatever happened.
     let mut deluser = redis::cmd("ACL");
     deluser.arg("DELUSER").arg(&user);
@@ -241,6 +251,7 @@ pub async fn measure(endpoint: &Endpoint, opts: &CeilingOptions) -> Result<Ceili
     cleanup_keys?;
     Ok(Ceiling {
         xadd_ops_per_sec: rps,
+        cost,
         command,
         options: opts.clone(),
     })
@@ -255,6 +266,19 @@ mod tests {
         let out = "XADD k: rps=1000.0 (overall: 900.0) avg_msec=1\rXADD k * m x: 176756.52 requests per second, p50=3.447 msec\n";
         assert_eq!(parse_rps(out), Some(176756.52));
         assert_eq!(parse_rps("Error from server: MOVED 1 x"), None);
+    }
+
+    #[test]
+    fn the_limit_is_cores_over_client_and_server_cpu_per_message() {
+        let cost = |client: f64, server: Option<f64>| crate::cost::Cost {
+            client_cpu_us_per_msg: client,
+            server_cpu_us_per_msg: server,
+            ..Default::default()
+        };
+        // 2 cores, 2.5 + 7.5 µs per message: 200,000 msg/s at the most.
+        assert_eq!(limit(2, &cost(2.5, Some(7.5))), Some(200_000.0));
+        assert_eq!(limit(2, &cost(2.5, None)), None, "servers not read");
+        assert_eq!(limit(2, &cost(0.0, Some(0.0))), None, "nothing measured");
     }
 }
 
@@ -277,6 +301,25 @@ pub struct ComparisonRow {
     pub ratio_to_ceiling: f64,
     pub latency_p99_us: u64,
     pub verdict: String,
+    /// CPU of the client per message (for the ceiling: redis-benchmark's per XADD).
+    pub client_cpu_us_per_msg: f64,
+    /// CPU of all nodes per message; `None` when the nodes could not be read.
+    pub server_cpu_us_per_msg: Option<f64>,
+    /// The machine's limit if client and servers share it: cores ÷ (client + server CPU per
+    /// message). Meaningful when client and cluster run on this machine (an embedded cluster or
+    /// one on the same host).
+    pub limit_msgs_per_sec: Option<f64>,
+}
+
+/// Cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `cores` ÷ (client + server µs per message), in messages per second.
+pub fn limit(cores: usize, cost: &crate::cost::Cost) -> Option<f64> {
+    let us = cost.client_cpu_us_per_msg + cost.server_cpu_us_per_msg?;
+    (us > 0.0).then(|| crate::metrics::finite(cores as f64 * 1e6 / us))
 }
 
 /// The comparison table: seed-style cycle, batched cycle, XADD-only ceiling.
@@ -286,29 +329,43 @@ pub struct Comparison {
     pub ceiling: Ceiling,
     /// Batched over seed-style.
     pub speedup_batched_over_seed: f64,
+    /// Cores behind `limit_msgs_per_sec`.
+    pub cores: usize,
 }
 
 impl Comparison {
     /// The table a person reads.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{:<34} {:>10} {:>14} {:>10} {:>12}  verdict\n",
-            "mode", "messages", "msgs/s", "÷ ceiling", "p99 (µs)"
+            "{:<34} {:>10} {:>14} {:>10} {:>12} {:>10} {:>10} {:>12}  verdict\n",
+            "mode",
+            "messages",
+            "msgs/s",
+            "÷ ceiling",
+            "p99 (µs)",
+            "client µs",
+            "server µs",
+            "limit msg/s"
         );
+        let rate = |x: f64| crate::units::thousands(x.round() as u64);
         for r in &self.rows {
             s.push_str(&format!(
-                "{:<34} {:>10} {:>14} {:>9.1}% {:>12}  {}\n",
+                "{:<34} {:>10} {:>14} {:>9.1}% {:>12} {:>10.2} {:>10} {:>12}  {}\n",
                 r.mode,
                 crate::units::thousands(r.messages),
-                crate::units::thousands(r.msgs_per_sec.round() as u64),
+                rate(r.msgs_per_sec),
                 r.ratio_to_ceiling * 100.0,
                 r.latency_p99_us,
+                r.client_cpu_us_per_msg,
+                r.server_cpu_us_per_msg
+                    .map_or("-".into(), |x| format!("{x:.2}")),
+                r.limit_msgs_per_sec.map_or("-".into(), rate),
                 r.verdict
             ));
         }
         s.push_str(&format!(
-            "batched ÷ seed-style: {:.1}×\nceiling: {}\n",
-            self.speedup_batched_over_seed, self.ceiling.command
+            "batched ÷ seed-style: {:.1}×\nlimit: {} core(s) ÷ (client + server CPU µs per message), if client and cluster share this machine\nceiling: {}\n",
+            self.speedup_batched_over_seed, self.cores, self.ceiling.command
         ));
         s
     }
@@ -341,6 +398,7 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
     }
     let ceiling = measure(endpoint, &plan.ceiling).await?;
     let c = ceiling.xadd_ops_per_sec.max(f64::MIN_POSITIVE);
+    let cores = cores();
     let row = |mode: &str, w: &Workload, r: &crate::workload::RunResult| ComparisonRow {
         mode: mode.to_string(),
         messages: w.messages,
@@ -348,6 +406,9 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
         ratio_to_ceiling: crate::metrics::finite(r.throughput_msgs_per_sec / c),
         latency_p99_us: r.latency_us.p99,
         verdict: r.verdict.clone(),
+        client_cpu_us_per_msg: r.cost.client_cpu_us_per_msg,
+        server_cpu_us_per_msg: r.cost.server_cpu_us_per_msg,
+        limit_msgs_per_sec: limit(cores, &r.cost),
     };
     let rows = vec![
         row("cycle, seed-style (batch 1)", &seed, &seed_run),
@@ -363,6 +424,9 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
             ratio_to_ceiling: 1.0,
             latency_p99_us: 0,
             verdict: "-".into(),
+            client_cpu_us_per_msg: ceiling.cost.client_cpu_us_per_msg,
+            server_cpu_us_per_msg: ceiling.cost.server_cpu_us_per_msg,
+            limit_msgs_per_sec: limit(cores, &ceiling.cost),
         },
     ];
     let speedup = crate::metrics::finite(
@@ -373,5 +437,6 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
         rows,
         ceiling,
         speedup_batched_over_seed: speedup,
+        cores,
     })
 }

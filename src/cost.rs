@@ -25,21 +25,28 @@ const INFO_TIMEOUT: Duration = Duration::from_secs(2);
 /// CPU (user + system) this process has used so far, all threads, children excluded.
 pub fn client_cpu() -> Duration {
     match getrusage(UsageWho::RUSAGE_SELF) {
-        Ok(u) => {
-            let (user, sys) = (u.user_time(), u.system_time());
-            let us = |t: nix::sys::time::TimeVal| {
-                Duration::from_secs(t.tv_sec().max(0) as u64)
-                    + Duration::from_micros(t.tv_usec().max(0) as u64)
-            };
-            us(user) + us(sys)
-        }
+        Ok(u) => timeval(u.user_time()) + timeval(u.system_time()),
         // getrusage(RUSAGE_SELF) cannot fail on Linux; a zero makes the figure 0, not a panic.
         Err(_) => Duration::ZERO,
     }
 }
 
+/// CPU (user + system) of this process's children that have ended and been waited for: taken
+/// before and after a child command, the difference is that command's CPU (nodes of an embedded
+/// cluster still run, so they are not in it).
+pub fn children_cpu() -> Duration {
+    match getrusage(UsageWho::RUSAGE_CHILDREN) {
+        Ok(u) => timeval(u.user_time()) + timeval(u.system_time()),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+fn timeval(t: nix::sys::time::TimeVal) -> Duration {
+    Duration::from_secs(t.tv_sec().max(0) as u64) + Duration::from_micros(t.tv_usec().max(0) as u64)
+}
+
 /// `secs` of CPU per message in µs; 0 for no messages.
-fn us_per_msg(secs: f64, messages: u64) -> f64 {
+pub fn us_per_msg(secs: f64, messages: u64) -> f64 {
     if messages == 0 {
         0.0
     } else {

@@ -7,6 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 
 use crate::cluster::{Endpoint, NodeEntry};
@@ -30,19 +31,54 @@ pub struct MessageTag {
 }
 
 impl MessageTag {
+    /// The longest `m` value: three decimal u64s and two colons.
+    pub const MAX_LEN: usize = 3 * 20 + 2;
+
     /// The `m` field's value.
     pub fn encode(&self) -> String {
-        format!("{}:{}:{}", self.producer, self.seq, self.sent_us)
+        String::from_utf8_lossy(self.write(&mut [0; Self::MAX_LEN])).into_owned()
+    }
+
+    /// Writes the `m` field's value into `buf` and returns it: no allocation, which counts when
+    /// it is done for every message.
+    pub fn write<'a>(&self, buf: &'a mut [u8; Self::MAX_LEN]) -> &'a [u8] {
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| {
+            buf[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        };
+        let mut num = itoa::Buffer::new();
+        put(num.format(self.producer).as_bytes());
+        put(b":");
+        put(num.format(self.seq).as_bytes());
+        put(b":");
+        put(num.format(self.sent_us).as_bytes());
+        &buf[..len]
     }
 
     /// Parses the `m` field; `None` for anything we did not write.
     pub fn decode(bytes: &[u8]) -> Option<MessageTag> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut parts = text.split(':');
+        // Digits only, at most a u64 (`str::parse` would also take a leading `+`, which we never
+        // write); one pass, as this runs for every message read.
+        fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
+            if part.is_empty() {
+                return None;
+            }
+            let mut n: u64 = 0;
+            for &b in part {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
+                }
+                n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+            }
+            T::try_from(n).ok()
+        }
+        let mut parts = bytes.split(|&b| b == b':');
         let tag = MessageTag {
-            producer: parts.next()?.parse().ok()?,
-            seq: parts.next()?.parse().ok()?,
-            sent_us: parts.next()?.parse().ok()?,
+            producer: number(parts.next()?)?,
+            seq: number(parts.next()?)?,
+            sent_us: number(parts.next()?)?,
         };
         parts.next().is_none().then_some(tag)
     }
@@ -64,23 +100,37 @@ fn bulk(v: &Value) -> Option<&[u8]> {
     }
 }
 
-fn items(v: &Value) -> &[Value] {
+/// The items of an array reply, taken out of it (nothing for anything else).
+fn into_items(v: Value) -> Vec<Value> {
     match v {
         Value::Array(a) | Value::Set(a) => a,
-        _ => &[],
+        _ => Vec::new(),
+    }
+}
+
+/// A bulk or simple string reply as text, taking its bytes over (no copy when they are UTF-8).
+fn into_text(v: Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        ),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
     }
 }
 
 /// Parses stream entries `[[id, [f, v, ...]], ...]` (XRANGE, and the inner part of XREADGROUP and
-/// XAUTOCLAIM replies). Entries without an id are skipped; entries whose fields are nil (deleted
-/// while pending) come back with `tag: None`.
-pub fn parse_entries(v: &Value) -> Vec<Delivery> {
-    items(v)
-        .iter()
+/// XAUTOCLAIM replies), taking the reply over: each id's bytes become its `String`, and nothing
+/// else is copied. Entries without an id are skipped; entries whose fields are nil (deleted while
+/// pending) come back with `tag: None`.
+pub fn entries(v: Value) -> Vec<Delivery> {
+    into_items(v)
+        .into_iter()
         .filter_map(|entry| {
-            let parts = items(entry);
-            let id = String::from_utf8_lossy(bulk(parts.first()?)?).into_owned();
-            let fields = parts.get(1).map(items).unwrap_or(&[]);
+            let mut parts = into_items(entry).into_iter();
+            let id = into_text(parts.next()?)?;
+            let fields = parts.next().map(into_items).unwrap_or_default();
             let tag = fields
                 .chunks(2)
                 .find(|kv| kv.len() == 2 && bulk(&kv[0]) == Some(b"m"))
@@ -91,19 +141,33 @@ pub fn parse_entries(v: &Value) -> Vec<Delivery> {
         .collect()
 }
 
-/// Parses an XREADGROUP reply for one key: nil (BLOCK timed out) is no deliveries.
-pub fn parse_xreadgroup(v: &Value) -> Vec<Delivery> {
+/// [`entries`] of a reply the caller keeps.
+pub fn parse_entries(v: &Value) -> Vec<Delivery> {
+    entries(v.clone())
+}
+
+/// The deliveries of an XREADGROUP reply for one key, taking the reply over: nil (BLOCK timed
+/// out) is no deliveries.
+pub fn xreadgroup_entries(v: Value) -> Vec<Delivery> {
     match v {
         Value::Nil => Vec::new(),
-        Value::Map(kvs) => kvs
-            .iter()
-            .flat_map(|(_, entries)| parse_entries(entries))
-            .collect(),
-        _ => items(v)
-            .iter()
-            .flat_map(|stream| items(stream).get(1).map(parse_entries).unwrap_or_default())
+        Value::Map(kvs) => kvs.into_iter().flat_map(|(_, e)| entries(e)).collect(),
+        _ => into_items(v)
+            .into_iter()
+            .flat_map(|stream| {
+                into_items(stream)
+                    .into_iter()
+                    .nth(1)
+                    .map(entries)
+                    .unwrap_or_default()
+            })
             .collect(),
     }
+}
+
+/// [`xreadgroup_entries`] of a reply the caller keeps.
+pub fn parse_xreadgroup(v: &Value) -> Vec<Delivery> {
+    xreadgroup_entries(v.clone())
 }
 
 /// The parts of an XAUTOCLAIM reply (Redis 7: next start id, claimed entries, deleted ids).
@@ -114,27 +178,80 @@ pub struct AutoClaim {
     pub deleted: Vec<String>,
 }
 
-/// Parses XAUTOCLAIM's reply; a 2-element reply (Redis 6.2) has no deleted ids.
-pub fn parse_xautoclaim(v: &Value) -> AutoClaim {
-    let parts = items(v);
+/// Parses XAUTOCLAIM's reply, taking it over; a 2-element reply (Redis 6.2) has no deleted ids.
+pub fn xautoclaim_parts(v: Value) -> AutoClaim {
+    let mut parts = into_items(v).into_iter();
     AutoClaim {
         next: parts
-            .first()
-            .and_then(bulk)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .next()
+            .and_then(into_text)
             .unwrap_or_else(|| "0-0".into()),
-        claimed: parts.get(1).map(parse_entries).unwrap_or_default(),
+        claimed: parts.next().map(entries).unwrap_or_default(),
         deleted: parts
-            .get(2)
-            .map(|d| {
-                items(d)
-                    .iter()
-                    .filter_map(bulk)
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .collect()
-            })
+            .next()
+            .map(|d| into_items(d).into_iter().filter_map(into_text).collect())
             .unwrap_or_default(),
     }
+}
+
+/// [`xautoclaim_parts`] of a reply the caller keeps.
+pub fn parse_xautoclaim(v: &Value) -> AutoClaim {
+    xautoclaim_parts(v.clone())
+}
+
+/// Bytes of data (bulk strings) in a reply: what a reply of stream entries weighs.
+pub fn reply_bytes(v: &Value) -> usize {
+    match v {
+        Value::BulkString(b) => b.len(),
+        Value::SimpleString(s) => s.len(),
+        Value::Array(a) | Value::Set(a) => a.iter().map(reply_bytes).sum(),
+        Value::Map(kvs) => kvs
+            .iter()
+            .map(|(k, v)| reply_bytes(k) + reply_bytes(v))
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// Where every command on `key` goes: the master serving its slot. Worked out once per key, so
+/// that redis-rs does not look for the key in every command sent.
+pub fn master_of(key: &str) -> SingleNodeRoutingInfo {
+    SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master))
+}
+
+/// An error reply as an error, anything else as the reply.
+fn reply(v: Value) -> redis::RedisResult<Value> {
+    match v {
+        Value::ServerError(e) => Err(e.into()),
+        v => Ok(v),
+    }
+}
+
+/// Sends `cmd` to `route` and returns redis-rs's reply, an error reply as `Err`. Unlike
+/// `Cmd::query_async` it takes the command over instead of copying it, and does not rebuild the
+/// reply to look for errors nested in it (a stream reply has none): both cost per message.
+pub async fn send(
+    conn: &mut ClusterConnection,
+    cmd: redis::Cmd,
+    route: &SingleNodeRoutingInfo,
+) -> redis::RedisResult<Value> {
+    reply(
+        conn.route_command(cmd, RoutingInfo::SingleNode(route.clone()))
+            .await?,
+    )
+}
+
+/// Sends `pipe` (all its commands for `route`) and returns one reply per command, in order, error
+/// replies as `Err`; a failure of the whole pipeline (I/O, timeout) is the `Err` of the outer
+/// result. Takes the pipeline over, as [`send`] does the command.
+pub async fn send_pipeline(
+    conn: &mut ClusterConnection,
+    pipe: redis::Pipeline,
+    route: &SingleNodeRoutingInfo,
+) -> redis::RedisResult<Vec<redis::RedisResult<Value>>> {
+    let n = pipe.len();
+    let replies = conn.route_pipeline(pipe, 0, n, route.clone()).await?;
+    Ok(replies.into_iter().map(reply).collect())
 }
 
 /// The logical stream: K shard keys whose hash tags land on (as far as possible) different masters.
@@ -249,20 +366,22 @@ pub fn xadd_cmd(key: &str, tag: &MessageTag, payload: &[u8]) -> redis::Cmd {
 }
 
 /// XADD with `MAXLEN ~ n` when `maxlen` is given: the stream keeps about its newest n entries.
+/// Built in one allocation for its data (this runs for every message).
 pub fn xadd_capped_cmd(
     key: &str,
     tag: &MessageTag,
     payload: &[u8],
     maxlen: Option<u64>,
 ) -> redis::Cmd {
-    let mut cmd = redis::cmd("XADD");
-    cmd.arg(key);
+    let mut cmd =
+        redis::Cmd::with_capacity(10, 48 + key.len() + payload.len() + MessageTag::MAX_LEN);
+    cmd.arg("XADD").arg(key);
     if let Some(n) = maxlen {
         cmd.arg("MAXLEN").arg("~").arg(n);
     }
     cmd.arg("*")
         .arg("m")
-        .arg(tag.encode())
+        .arg(tag.write(&mut [0; MessageTag::MAX_LEN]))
         .arg("d")
         .arg(payload);
     cmd
@@ -291,8 +410,11 @@ pub fn xreadgroup_cmd(
 
 /// XACK of many ids in one call.
 pub fn xack_cmd<'a>(key: &str, group: &str, ids: impl IntoIterator<Item = &'a str>) -> redis::Cmd {
-    let mut cmd = redis::cmd("XACK");
-    cmd.arg(key).arg(group);
+    let ids = ids.into_iter();
+    let n = ids.size_hint().0;
+    // An id is at most 41 characters ("<u64>-<u64>"); room for most without growing.
+    let mut cmd = redis::Cmd::with_capacity(n + 3, 8 + key.len() + group.len() + n * 24);
+    cmd.arg("XACK").arg(key).arg(group);
     for id in ids {
         cmd.arg(id);
     }
@@ -342,7 +464,17 @@ mod tests {
             sent_us: 1_700_000_000_000_000,
         };
         assert_eq!(MessageTag::decode(tag.encode().as_bytes()), Some(tag));
-        for bad in ["", "1:2", "1:2:3:4", "a:2:3", "-1:2:3"] {
+        for bad in [
+            "",
+            "1:2",
+            "1:2:3:4",
+            "a:2:3",
+            "-1:2:3",
+            "+1:2:3",
+            "1::3",
+            "4294967296:1:1",
+            "1:18446744073709551616:1",
+        ] {
             assert_eq!(MessageTag::decode(bad.as_bytes()), None, "{bad}");
         }
     }

@@ -1,0 +1,105 @@
+//! What a caller watches while a run goes on, and the state the run's tasks share.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+use super::budget::Budget;
+use crate::check::Ledger;
+use crate::metrics::{error_kind, ErrorLog, Series};
+use crate::stream::Shards;
+
+/// Counters a caller (progress bar, scenario) can watch while the run goes on.
+#[derive(Default)]
+pub struct Live {
+    pub attempted: AtomicU64,
+    pub produced: AtomicU64,
+    pub acked: AtomicU64,
+    pub errors: AtomicU64,
+    pub crashes: AtomicU64,
+    /// Set by the caller to end the run early (Ctrl-C, a scenario that is done).
+    pub stop: AtomicBool,
+    /// When the load started (after set-up): the zero of `series` and of scenario events.
+    pub started: std::sync::OnceLock<Instant>,
+    /// Set by the caller to stop producing and let consumers drain what was produced; the run then
+    /// ends by itself ("all acked" or "quiet"). A failover scenario's clean end.
+    pub drain: AtomicBool,
+    /// Per-shard failure spans: the client's view of unavailability during faults.
+    pub outages: crate::metrics::ShardOutages,
+    /// Set by the caller to hold every consumer (they stop reading, the backlog builds); cleared
+    /// to let them go on. The backlog scenario's lever.
+    pub pause_consumers: AtomicBool,
+}
+
+impl Live {
+    /// Seconds since the load started (0 before it did).
+    pub fn secs(&self) -> f64 {
+        self.started
+            .get()
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0)
+    }
+}
+
+/// Shared state of one run.
+pub(super) struct Shared {
+    pub(super) ledger: Ledger,
+    pub(super) live: Arc<Live>,
+    pub(super) errors: ErrorLog,
+    pub(super) start: Instant,
+    /// `start` on the wall clock messages carry (µs since the epoch).
+    pub(super) start_us: u64,
+    /// Nanoseconds since `start` of the latest XACK / XADD.
+    pub(super) last_ack_ns: AtomicU64,
+    pub(super) last_produce_ns: AtomicU64,
+    pub(super) producers_left: AtomicU64,
+    pub(super) stop: AtomicBool,
+    /// Send→ack and send→delivery of each message once, at its first ack / delivery.
+    pub(super) hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+    /// Send to acknowledged at the producer (XADD, or its durability wait).
+    pub(super) confirm_hist: Mutex<Histogram<u64>>,
+    pub(super) series: Series,
+    pub(super) shards: Shards,
+    pub(super) payload: Vec<u8>,
+    /// Messages per pipeline and per read.
+    pub(super) budget: Budget,
+}
+
+impl Shared {
+    pub(super) fn secs(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Relaxed) || self.live.stop.load(Relaxed)
+    }
+    pub(super) fn shard_index(&self, key: &str) -> Option<usize> {
+        self.shards.keys.iter().position(|k| k == key)
+    }
+    pub(super) fn record_error(&self, e: &redis::RedisError, shard: Option<usize>) {
+        let kind = error_kind(e);
+        self.series.error(shard);
+        self.live.errors.fetch_add(1, Relaxed);
+        self.errors.record(
+            &kind,
+            self.live.attempted.load(Relaxed),
+            self.secs(),
+            || crate::cluster::short(&e.to_string()),
+        );
+    }
+    /// Counts `e` and books it in `key`'s outage spans (the operation was sent at `sent_at`).
+    pub(super) fn record_shard_error(&self, key: &str, sent_at: f64, e: &redis::RedisError) {
+        self.record_error(e, self.shard_index(key));
+        self.live.outages.failure(key, sent_at, &error_kind(e));
+    }
+    /// An operation on `key` succeeded: ends the key's outage span, if one is open.
+    pub(super) fn record_shard_ok(&self, key: &str) {
+        self.live.outages.success(key, self.secs());
+    }
+}
+
+/// Moves `at` (ns since `start`) forward to now.
+pub(super) fn mark(at: &AtomicU64, start: Instant) {
+    at.fetch_max(start.elapsed().as_nanos() as u64, Relaxed);
+}

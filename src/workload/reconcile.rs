@@ -1,0 +1,217 @@
+//! The end of a run: the ledger against what Redis holds (XLEN, XPENDING, a scan of the streams
+//! when something looks lost), shared with `rcstress merge`.
+
+use redis::cluster_async::ClusterConnection;
+use redis::Value;
+
+use super::budget::Budget;
+use super::live::Shared;
+use super::route::shard_of;
+use super::Workload;
+use crate::check::{settle_undelivered, Counts, ShardScan};
+use crate::stream::{entries, reply_bytes, Shards};
+use crate::trim::{self, Trim};
+
+/// Sums XPENDING and XLEN over the shards.
+async fn redis_totals(conn: &mut ClusterConnection, shards: &Shards) -> (Option<u64>, Option<u64>) {
+    let (mut pending, mut xlen) = (Some(0u64), Some(0u64));
+    for key in &shards.keys {
+        let p: redis::RedisResult<Value> = redis::cmd("XPENDING")
+            .arg(key)
+            .arg(&shards.group)
+            .query_async(conn)
+            .await;
+        pending = match (pending, p) {
+            (Some(acc), Ok(Value::Array(parts))) => match parts.first() {
+                Some(Value::Int(n)) => Some(acc + *n as u64),
+                _ => Some(acc),
+            },
+            _ => None,
+        };
+        let l: redis::RedisResult<u64> = redis::cmd("XLEN").arg(key).query_async(conn).await;
+        xlen = match (xlen, l) {
+            (Some(acc), Ok(n)) => Some(acc + n),
+            _ => None,
+        };
+    }
+    (pending, xlen)
+}
+
+/// Every tag still stored in each shard (XRANGE in pages), to tell undelivered from lost; `None`
+/// for a shard that could not be read (its messages are unverifiable).
+async fn stored_tags(conn: &mut ClusterConnection, shards: &Shards) -> Vec<ShardScan> {
+    let mut out = Vec::new();
+    for key in &shards.keys {
+        out.push(scan_shard(conn, key).await);
+    }
+    out
+}
+
+/// Every tag in `key`, read in pages sized from the entries seen so far (a first small page
+/// measures them), so that a page stays within the read budget whatever the payload.
+async fn scan_shard(conn: &mut ClusterConnection, key: &str) -> ShardScan {
+    let mut out = Vec::new();
+    let mut start = "-".to_string();
+    let mut count = 10;
+    for _ in 0..1_000_000 {
+        let v: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await
+            .ok()?;
+        let bytes = reply_bytes(&v);
+        let entries = entries(v);
+        let Some(last) = entries.last() else { break };
+        start = format!("({}", last.id);
+        out.extend(entries.iter().filter_map(|d| d.tag));
+        if entries.len() < count {
+            break;
+        }
+        count = Budget::count_for(1000, bytes / entries.len());
+    }
+    Some(out)
+}
+
+/// Settles the lost candidates (`undelivered` calls its argument with each message acknowledged
+/// by Redis and never delivered) against the final scans: with keyed routing a message is looked
+/// for on its own shard (`shard_of`); with free routing it may be on any, so one unreadable shard
+/// makes every undelivered message not found elsewhere unverifiable.
+pub fn settle(
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    free_routing: bool,
+    undelivered: impl FnOnce(&mut dyn FnMut(u32, u64)),
+) {
+    let shards = scans.len();
+    if free_routing {
+        let blind = scans.iter().position(Option::is_none).unwrap_or(0);
+        settle_undelivered(counts, scans, |_, _| blind, undelivered);
+    } else {
+        settle_undelivered(
+            counts,
+            scans,
+            |p, seq| shard_of(p, seq, shards),
+            undelivered,
+        );
+    }
+}
+
+/// Checks a run's counts against what Redis holds at the end: XPENDING gives `pending_at_end`, a
+/// scan of the streams (only when something looks lost) lets `settle` tell undelivered, lost and
+/// unverifiable apart, and XLEN / XPENDING must agree with the ledger. Returns the XLEN total and
+/// every disagreement as a sentence. A distributed run calls it once, from `rcstress merge`.
+pub async fn cross_check(
+    conn: &mut ClusterConnection,
+    shards: &Shards,
+    counts: &mut Counts,
+    trim: Trim,
+    settle: impl FnOnce(&mut Counts, &[ShardScan], &[Option<u64>]) -> Vec<String>,
+) -> CrossCheck {
+    let (pending, xlen) = redis_totals(conn, shards).await;
+    counts.pending_at_end = pending.unwrap_or(0);
+    let mut disagreements = Vec::new();
+    let mut removed = Vec::new();
+    if trim != Trim::None {
+        for key in &shards.keys {
+            removed.push(trim::removed_entries(conn, key).await);
+        }
+    }
+    let trimmed_entries: Option<u64> = (trim != Trim::None)
+        .then(|| removed.iter().copied().sum())
+        .flatten();
+    if counts.lost > 0 {
+        let scans = stored_tags(conn, shards).await;
+        let unreadable: Vec<&str> = shards
+            .keys
+            .iter()
+            .zip(&scans)
+            .filter(|(_, s)| s.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        disagreements.extend(settle(counts, &scans, &removed));
+        if !unreadable.is_empty() {
+            disagreements.push(format!(
+                "could not read {} at the end: its {} undelivered message(s) are unverifiable, neither lost nor safe",
+                unreadable.join(", "),
+                counts.unverifiable
+            ));
+        }
+    }
+    if pending.is_none() {
+        disagreements.push("XPENDING failed at the end (stream or group gone?)".into());
+    }
+    // What trimming removed was in the stream: XLEN plus it is what was written.
+    let written = match (trim, xlen, trimmed_entries) {
+        (Trim::None, x, _) => x,
+        (_, Some(x), Some(t)) => Some(x + t),
+        _ => None,
+    };
+    if let Some(x) = written {
+        let plus = if trim == Trim::None { "" } else { " + trimmed" };
+        let expected_min = counts.produced;
+        // Sends that timed out may have landed: they may add to XLEN without being "produced".
+        // So may unconfirmed ones (XADD ok, durability wait short).
+        let expected_max = counts.produced + counts.produce_indeterminate + counts.unconfirmed;
+        if x < expected_min {
+            disagreements.push(format!("XLEN{plus} says {x} entries, the ledger {expected_min} produced: entries are missing from the stream (rolled back by a failover, deleted or evicted)"));
+        } else if x > expected_max {
+            disagreements.push(format!(
+                "XLEN{plus} says {x} entries, the ledger at most {expected_max} sent: {} entries written by someone else",
+                x - expected_max
+            ));
+        }
+    }
+    if let Some(p) = pending {
+        // Redis's pending list is what consumers read and did not ack; ours must say the same.
+        // Foreign entries read and not acked would count in Redis only: the unexpected count
+        // bounds that part.
+        let ours = counts.delivered.saturating_sub(counts.acked);
+        if p < ours || p > ours + counts.unexpected {
+            disagreements.push(format!(
+                "XPENDING says {p} pending, the ledger {ours} delivered and not acked"
+            ));
+        }
+    }
+    CrossCheck {
+        xlen,
+        trimmed_entries,
+        disagreements,
+    }
+}
+
+/// What [`cross_check`] found.
+pub struct CrossCheck {
+    /// XLEN summed over the shards (`None` if a shard could not be read).
+    pub xlen: Option<u64>,
+    /// Entries trimming removed, summed over the shards (`None` without trimming, or unreadable).
+    pub trimmed_entries: Option<u64>,
+    /// Each disagreement between the ledger and Redis, as a sentence.
+    pub disagreements: Vec<String>,
+}
+
+/// The settle step of a single run: lost candidates against the final scans, then (under
+/// `--trim maxlen`) what trimming explains moved to `trimmed_unread`.
+pub(super) fn settle_run(
+    sh: &Shared,
+    wl: &Workload,
+    counts: &mut Counts,
+    scans: &[ShardScan],
+    removed: &[Option<u64>],
+) -> Vec<String> {
+    settle(counts, scans, wl.free_routing, |f| {
+        sh.ledger.for_each_undelivered(f)
+    });
+    match wl.trim.maxlen() {
+        Some(_) => {
+            let shards = scans.len();
+            trim::settle_trimmed(&sh.ledger, counts, scans, removed, |p, seq| {
+                shard_of(p, seq, shards)
+            })
+        }
+        None => Vec::new(),
+    }
+}

@@ -1,0 +1,215 @@
+//! What a run returns, and how it is put together once the tasks have stopped.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use redis::cluster_async::ClusterConnection;
+use serde::Serialize;
+
+use super::live::Shared;
+use super::reconcile::{cross_check, settle_run, CrossCheck};
+use super::Workload;
+use crate::check::{Counts, LedgerSnapshot};
+use crate::metrics::{finite, FirstError, Latency, SecondSample};
+use crate::Result;
+
+/// The outcome of a run; field names follow the JSON contract.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct RunResult {
+    /// First XADD to last XACK (to last XADD if nothing consumes).
+    pub elapsed_seconds: f64,
+    /// Acked (or, with no consumers, produced) messages per second of `elapsed_seconds`.
+    pub throughput_msgs_per_sec: f64,
+    pub counts: Counts,
+    /// Send (scheduled send in open-loop mode) to XACK done, µs.
+    pub latency_us: Latency,
+    /// Send to delivered by XREADGROUP, µs.
+    pub delivery_latency_us: Latency,
+    /// Send to the producer's acknowledgement, µs: the XADD reply, or with `--durability` the
+    /// WAIT / WAITAOF reply that confirmed it (what a writer waits for; unconfirmed ones are
+    /// not in it).
+    pub confirm_latency_us: Latency,
+    /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
+    /// only sound way to combine percentiles) and counts above a bound can be read.
+    #[serde(skip)]
+    pub latency_histogram: Histogram<u64>,
+    pub errors: std::collections::BTreeMap<String, u64>,
+    pub first_errors: std::collections::BTreeMap<String, FirstError>,
+    /// Over the whole run, at a resolution that fits it (100 ms up to 24 s, then coarser); sums
+    /// of `sent` and `acked` equal `counts.attempted` and `counts.acked`.
+    pub series: Vec<SecondSample>,
+    /// "ok" iff nothing lost and nothing unexpected ([`crate::check::Verdict`]), else the reason.
+    pub verdict: String,
+    /// Findings beside the verdict, each a sentence: messages not acked when the run ended,
+    /// unverifiable messages, duplicates.
+    pub notes: Vec<String>,
+    /// Why the run ended: "all acked", "producers done" (no consumers), "quiet", "deadline", "stopped".
+    pub ended_by: String,
+    pub consumer_crashes: u64,
+    pub shard_keys: Vec<String>,
+    /// What Redis itself said at the end (XLEN / XPENDING over shards), to cross-check the ledger.
+    pub redis_xlen: Option<u64>,
+    /// Entries trimming removed from the shard streams, as Redis counts them (XINFO STREAM
+    /// entries-added − length, summed); `None` without `--trim` or when a shard could not be read.
+    pub trimmed_entries: Option<u64>,
+    /// Disagreements between the ledger and Redis, each a sentence.
+    pub disagreements: Vec<String>,
+    pub ledger_bytes: usize,
+    /// Peak resident memory of this process so far (VmHWM), bytes; 0 where /proc is missing.
+    pub client_peak_rss_bytes: u64,
+    /// Client and server CPU per message, and whether every replica was in sync.
+    pub cost: crate::cost::Cost,
+    /// Histograms and ledger bits of a worker's run (only kept when `Workload::worker` is set).
+    #[serde(skip)]
+    pub raw: Option<RawRun>,
+}
+
+/// What a worker keeps beyond the JSON of a run, for `rcstress merge`.
+#[derive(Clone, Debug)]
+pub struct RawRun {
+    /// When the load started, µs since the epoch (the zero of `series`).
+    pub start_us: u64,
+    /// Send to delivery, µs (behind `delivery_latency_us`).
+    pub delivery: Histogram<u64>,
+    /// Pipeline reply to WAIT / WAITAOF reply, µs (behind `confirm_latency_us`).
+    pub confirm: Histogram<u64>,
+    pub ledger: LedgerSnapshot,
+}
+
+/// Puts the run's result together once its tasks have stopped: the ledger's counts checked
+/// against Redis, latencies, series and notes. (A long function only because [`RunResult`] has
+/// many fields: each is one line here.)
+pub(super) async fn finish(
+    sh: &Shared,
+    wl: &Workload,
+    admin: &mut ClusterConnection,
+    ended_by: String,
+) -> Result<RunResult> {
+    let mut counts = sh.ledger.counts(0);
+    // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
+    let check = if wl.worker.is_some() {
+        CrossCheck {
+            xlen: None,
+            trimmed_entries: None,
+            disagreements: Vec::new(),
+        }
+    } else {
+        cross_check(
+            admin,
+            &sh.shards,
+            &mut counts,
+            wl.trim,
+            |c, scans, removed| settle_run(sh, wl, c, scans, removed),
+        )
+        .await
+    };
+    // With no consumer the claimer has nothing to ack: the run's time is the producers'.
+    let end_ns = if wl.consumers > 0 {
+        sh.last_ack_ns.load(Relaxed)
+    } else {
+        sh.last_produce_ns.load(Relaxed)
+    };
+    let elapsed = Duration::from_nanos(end_ns).as_secs_f64();
+    let done = if wl.consumers > 0 {
+        counts.acked
+    } else {
+        counts.produced
+    };
+    let (h_ack, h_del, latency_histogram) = {
+        let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            Latency::from_histogram(&h.0),
+            Latency::from_histogram(&h.1),
+            h.0.clone(),
+        )
+    };
+    let verdict = counts.verdict();
+    let notes = notes(&counts, wl.consumers, &ended_by);
+    let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
+    // One lock, taken and released here: a guard held in the literal below lives to its end.
+    let confirm_hist = sh
+        .confirm_hist
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(RunResult {
+        elapsed_seconds: finite(elapsed),
+        throughput_msgs_per_sec: if elapsed > 0.0 {
+            finite(done as f64 / elapsed)
+        } else {
+            0.0
+        },
+        counts,
+        latency_us: h_ack,
+        delivery_latency_us: h_del,
+        confirm_latency_us: Latency::from_histogram(&confirm_hist),
+        latency_histogram,
+        errors: sh.errors.by_kind(),
+        first_errors: sh.errors.first_errors(),
+        series: sh.series.samples(end_s),
+        verdict: verdict.to_string(),
+        notes,
+        ended_by,
+        consumer_crashes: sh.live.crashes.load(Relaxed),
+        shard_keys: sh.shards.keys.clone(),
+        redis_xlen: check.xlen,
+        trimmed_entries: check.trimmed_entries,
+        disagreements: check.disagreements,
+        ledger_bytes: sh.ledger.heap_bytes(),
+        client_peak_rss_bytes: peak_rss_bytes(),
+        cost: Default::default(),
+        raw: wl.worker.as_ref().map(|_| {
+            let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+            RawRun {
+                start_us: sh.start_us,
+                delivery: h.1.clone(),
+                confirm: confirm_hist.clone(),
+                ledger: sh.ledger.snapshot(),
+            }
+        }),
+    })
+}
+
+/// The findings beside the verdict (see [`crate::check::Verdict`]): messages not acked when a run
+/// with consumers ended, unverifiable messages, duplicates.
+pub fn notes(counts: &Counts, consumers: usize, ended_by: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    if consumers > 0 && counts.acked < counts.produced {
+        notes.push(format!(
+            "{} produced message(s) not acked when the run ended ({ended_by})",
+            counts.produced - counts.acked
+        ));
+    }
+    if counts.unverifiable > 0 {
+        notes.push(format!(
+            "{} message(s) unverifiable: acknowledged by Redis, never delivered, on a shard that could not be read at the end",
+            counts.unverifiable
+        ));
+    }
+    if counts.trimmed_unread > 0 {
+        notes.push(format!(
+            "{} message(s) trimmed unread: removed by --trim maxlen before a consumer read them (lost by configuration, not counted as lost)",
+            counts.trimmed_unread
+        ));
+    }
+    if counts.duplicated > 0 || counts.duplicate_writes > 0 {
+        notes.push(format!(
+            "{} duplicate deliveries (the same entry again), {} duplicate writes (a message in a second entry)",
+            counts.duplicated, counts.duplicate_writes
+        ));
+    }
+    notes
+}
+
+/// This process's peak resident set size (`VmHWM` in /proc/self/status), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0)
+}

@@ -3,8 +3,10 @@
 
 mod ceiling;
 mod cluster;
+mod merge;
 mod run;
 mod scenario;
+mod worker;
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -55,8 +57,8 @@ pub async fn execute(opts: Opts) -> Result<Outcome> {
         Command::Cluster(ClusterCommand::Up(args)) => cluster::up(&args, &env, s).await,
         Command::Scenario(args) => scenario::command(&args, &env, s).await,
         Command::Ceiling(args) => ceiling::command(&args, &env, s).await,
-        Command::Worker(args) => crate::distributed::worker::command(&args, &env, s).await,
-        Command::Merge(args) => crate::distributed::merge::command(&args, &env, s).await,
+        Command::Worker(args) => worker::command(&args, &env, s).await,
+        Command::Merge(args) => merge::command(&args, &env, s).await,
     };
     result.map_err(|e| name_password_file(e, &env))
 }

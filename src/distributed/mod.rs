@@ -8,13 +8,17 @@
 //! started. The merge adds the histograms, aligns the series on the wall clock, runs the checker
 //! over the union of the ledgers, and checks XLEN / XPENDING against Redis once.
 //!
-//! - [`worker`]: who this worker is (flags, `{{.Task.Slot}}`, `JOB_COMPLETION_INDEX`), its share
-//!   of the run, and its result file.
-//! - [`merge`]: the one report from all result files.
+//! - [`worker`]: a worker's share of the run, the workload it runs, and its result file.
+//! - [`merge`]: the merge of all result files and its check against Redis.
+//!
+//! The commands (`rcstress worker`, `rcstress merge DIR`: flags, environment, cluster, reports)
+//! are in `commands`; this module imports nothing from `commands`, `cli` or `config`.
 
 pub mod merge;
 mod page;
 pub mod worker;
+
+pub use page::MergePage;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -7,7 +7,7 @@ use crate::units::{human_bytes, human_us, thousands};
 
 /// The distributed run's own part of its HTML page: one row per worker, and what merging cost.
 #[derive(Serialize)]
-pub(super) struct MergePage<'a> {
+pub struct MergePage<'a> {
     pub workers: &'a [WorkerRow],
     pub merge: &'a MergeCost,
     pub disagreements: &'a [String],

@@ -10,11 +10,10 @@ use super::{encode_histogram, EncodedLedger, RunPlan, Share, WorkerFile, FORMAT}
 use crate::workload::WorkerPart;
 use crate::{Error, Result, RunResult, Workload};
 
-/// How far ahead a common start may be, and how late a worker may still join it (also how much
-/// earlier than this worker's start another worker's messages may be sent: `--start-in` gives
-/// each worker its own start).
+/// How far ahead a common start may be; how late a worker may still join it is
+/// [`MAX_LATE`], which the workload needs too.
 pub const MAX_LEAD: Duration = Duration::from_secs(3600);
-pub const MAX_LATE: Duration = Duration::from_secs(60);
+pub use crate::workload::MAX_LATE;
 
 /// `total` split over `n` parts: part `i` gets `total / n`, the first `total % n` one more.
 fn part(total: u64, n: usize, i: usize) -> u64 {

@@ -85,6 +85,11 @@ pub struct Workload {
     pub trim: Trim,
 }
 
+/// How late a worker may still join a distributed run's common start, which is also how much
+/// earlier than this worker's start another worker's messages may have been sent (`--start-in`
+/// gives each worker its own start).
+pub const MAX_LATE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One worker's part of a distributed run: which global producer and consumer ids are its own,
 /// and when the load starts on every worker. Its `producers`, `consumers` and `rate` are already
 /// its share; `messages` is the sum of its producers' messages.

@@ -22,18 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
 
-use super::counts::Words;
+use super::words::Words;
 
-/// The sets of a book, by index into a chunk's bits and an exception's byte.
-pub const ATTEMPTED: usize = 0;
-pub const PRODUCED: usize = 1;
-pub const INDETERMINATE: usize = 2;
-pub const DELIVERED: usize = 3;
-pub const RECOVERED: usize = 4;
-pub const ACKED: usize = 5;
-/// Delivered through XAUTOCLAIM at least once: only in a worker's ledger.
-pub const CLAIMED: usize = 6;
-pub const SETS: usize = 7;
+pub use super::words::{
+    ACKED, ATTEMPTED, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED, SETS,
+};
 
 /// A settled message's bits: what a folded message is unless it is an exception.
 const SETTLED: u8 = 1 << ATTEMPTED | 1 << PRODUCED | 1 << DELIVERED | 1 << ACKED;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::book::{ACKED, ATTEMPTED, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED, SETS};
+use super::words::{Words, ACKED, ATTEMPTED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED};
 
 /// The checker's counts, field names as in the JSON contract.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -160,36 +160,6 @@ impl EventCounts {
         self.unexpected += o.unexpected;
         self.produce_failed += o.produce_failed;
         self.unconfirmed += o.unconfirmed;
-    }
-}
-
-/// One word of a producer's sets: 64 messages, bit `i` the message `base + i`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Words {
-    pub sets: [u64; SETS],
-    /// The bits that are messages (the last word of a producer is partial).
-    pub valid: u64,
-}
-
-impl Words {
-    pub fn new(sets: [u64; SETS], valid: u64) -> Self {
-        Words { sets, valid }
-    }
-
-    /// Messages attempted, produced, delivered and acked, and nothing else: nothing more to
-    /// learn about them but a repeat.
-    pub fn settled(&self) -> u64 {
-        let s = &self.sets;
-        s[ATTEMPTED]
-            & s[PRODUCED]
-            & s[DELIVERED]
-            & s[ACKED]
-            & !(s[INDETERMINATE] | s[RECOVERED] | s[CLAIMED])
-    }
-
-    /// Message `i`'s sets, bit `s` for set `s`.
-    pub fn message(&self, i: u64) -> u8 {
-        (0..SETS).fold(0, |m, s| m | (((self.sets[s] >> i) & 1) as u8) << s)
     }
 }
 

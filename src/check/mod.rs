@@ -18,14 +18,16 @@ pub mod counts;
 pub mod ledger;
 pub mod settle;
 pub mod snapshot;
+mod words;
 
-pub use book::{ACKED, ATTEMPTED, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED, SETS};
-pub use counts::{Counts, EventCounts, Verdict, Words};
+pub use counts::{Counts, EventCounts, Verdict};
 pub use ledger::Ledger;
 pub use settle::{
     for_each_produced_not_delivered, settle_lost, settle_undelivered, stored_messages, ShardScan,
 };
 pub use snapshot::{BookSnapshot, LedgerSnapshot};
+pub use words::Words;
+pub use words::{ACKED, ATTEMPTED, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED, SETS};
 
 /// How a message reached a consumer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

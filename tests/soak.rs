@@ -95,30 +95,35 @@ async fn maxlen_without_a_consumer_counts_exactly_what_it_trimmed_unread() {
     support::assert_mentions(&r.notes, "trimmed unread");
 }
 
-/// A `--duration` run with `--checkpoint 1`: while it runs, the --json file is already there,
-/// valid JSON saying "running" with live counters; at the end it is the full report.
-#[test]
-fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("soak.json");
-    let args = [
+/// `rcstress run --duration SECS --rate 2000 --checkpoint 1 --replicas 0` with `files`, started in
+/// `dir` and left running (the caller waits for it, bounded).
+fn checkpointed_run(dir: &std::path::Path, secs: &str, files: &[&str]) -> std::process::Child {
+    let mut args = vec![
         "run",
         "--duration",
-        "8",
+        secs,
         "--rate",
         "2000",
         "--checkpoint",
         "1",
         "--replicas",
         "0",
-        "--json",
-        json.to_str().unwrap(),
     ];
-    let mut child = cli::command(dir.path(), &args, &[])
+    args.extend_from_slice(files);
+    cli::command(dir, &args, &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn rcstress");
+        .expect("spawn rcstress")
+}
+
+/// A `--duration` run with `--checkpoint 1`: while it runs, the --json file is already there,
+/// valid JSON saying "running" with live counters; at the end it is the full report.
+#[test]
+fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let mut child = checkpointed_run(dir.path(), "8", &["--json", json.to_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut mid = None;
     while Instant::now() < deadline && mid.is_none() {
@@ -155,26 +160,13 @@ fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
 fn a_checkpointed_run_rewrites_its_html_page_mid_run() {
     let dir = tempfile::tempdir().unwrap();
     let (json, html) = (dir.path().join("a.json"), dir.path().join("b.html"));
-    let args = [
-        "run",
-        "--duration",
-        "4",
-        "--rate",
-        "2000",
-        "--checkpoint",
-        "1",
-        "--replicas",
-        "0",
+    let files = [
         "--json",
         json.to_str().unwrap(),
         "--html",
         html.to_str().unwrap(),
     ];
-    let mut child = cli::command(dir.path(), &args, &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn rcstress");
+    let mut child = checkpointed_run(dir.path(), "4", &files);
     let deadline = Instant::now() + Duration::from_secs(40);
     let (mut pages, mut charted) = (Vec::new(), None);
     while Instant::now() < deadline

@@ -5,6 +5,7 @@
 //!
 //! Each display is a guard: dropping it stops its task and clears its line.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinHandle;
 
-use crate::report::{JsonSink, Progress, RunCheckpoint};
+use crate::report::{HtmlSink, JsonSink, Progress, RunCheckpoint};
 use crate::{Endpoint, Live};
 
 /// A spinner with a message ("starting embedded cluster (3 masters + 3 replicas)…") until dropped.
@@ -52,15 +53,17 @@ impl Drop for Display {
     }
 }
 
-/// Where a run rewrites its JSON checkpoint, how often, and the config it names.
+/// Where a run rewrites its checkpoint (the JSON, the HTML page, or both), how often, and the
+/// config it names.
 pub struct Checkpoint {
-    pub path: PathBuf,
+    pub json: Option<PathBuf>,
+    pub html: Option<PathBuf>,
     pub every: Duration,
     pub config: serde_json::Value,
 }
 
 /// A run's progress bar: the acked count every 100 ms; rate, backlog and server memory every
-/// second; with `checkpoint`, the JSON checkpoint rewritten at its interval.
+/// second; with `checkpoint`, the JSON and/or HTML checkpoint rewritten at its interval.
 pub fn run_bar(
     total: u64,
     live: Arc<Live>,
@@ -79,6 +82,9 @@ pub fn run_bar(
     Display { task, bar }
 }
 
+/// Progress samples the HTML checkpoint charts: the most recent ones (4 minutes at one a second).
+const HISTORY: usize = 240;
+
 /// Runs until aborted by [`Display`]'s drop.
 async fn run_loop(
     live: Arc<Live>,
@@ -87,6 +93,7 @@ async fn run_loop(
     checkpoint: Option<Checkpoint>,
 ) {
     let mut progress = Progress::default();
+    let mut history: VecDeque<Progress> = VecDeque::with_capacity(HISTORY);
     let (mut last_line, mut last_checkpoint) = (Instant::now(), Instant::now());
     loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -96,22 +103,39 @@ async fn run_loop(
             last_line = Instant::now();
             progress = sample(&live, &endpoint, &progress, since).await;
             bar.set_message(progress.line());
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(progress.clone());
         }
         if let Some(c) = &checkpoint {
             if last_checkpoint.elapsed() >= c.every {
                 last_checkpoint = Instant::now();
-                let doc = RunCheckpoint {
-                    tool: "rcstress",
-                    version: env!("CARGO_PKG_VERSION"),
-                    command: "run",
-                    status: "running",
-                    config: c.config.clone(),
-                    progress: progress.clone(),
-                };
-                if let Err(e) = JsonSink::checkpoint(&c.path, &doc) {
-                    tracing::warn!("checkpoint: {e}");
-                }
+                write_checkpoint(c, &progress, history.make_contiguous());
             }
+        }
+    }
+}
+
+/// Rewrites the checkpoint's files from `progress` and the samples so far; a failure is a warning
+/// (the run goes on, and the final report is written as usual).
+fn write_checkpoint(c: &Checkpoint, progress: &Progress, history: &[Progress]) {
+    let doc = RunCheckpoint {
+        tool: "rcstress",
+        version: env!("CARGO_PKG_VERSION"),
+        command: "run",
+        status: "running",
+        config: c.config.clone(),
+        progress: progress.clone(),
+    };
+    if let Some(path) = &c.json {
+        if let Err(e) = JsonSink::checkpoint(path, &doc) {
+            tracing::warn!("checkpoint: {e}");
+        }
+    }
+    if let Some(path) = &c.html {
+        if let Err(e) = HtmlSink::checkpoint(path, &doc, history) {
+            tracing::warn!("checkpoint: {e}");
         }
     }
 }

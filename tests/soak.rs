@@ -1,5 +1,6 @@
 //! Long runs with bounded memory: `--trim acked` keeps the servers' memory flat, `--trim maxlen`
-//! counts what it removed unread exactly, and a long run's JSON checkpoint is valid mid-run.
+//! counts what it removed unread exactly, and a long run's JSON checkpoint and HTML page are
+//! valid mid-run.
 
 mod support;
 
@@ -94,30 +95,35 @@ async fn maxlen_without_a_consumer_counts_exactly_what_it_trimmed_unread() {
     support::assert_mentions(&r.notes, "trimmed unread");
 }
 
-/// A `--duration` run with `--checkpoint 1`: while it runs, the --json file is already there,
-/// valid JSON saying "running" with live counters; at the end it is the full report.
-#[test]
-fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("soak.json");
-    let args = [
+/// `rcstress run --duration SECS --rate 2000 --checkpoint 1 --replicas 0` with `files`, started in
+/// `dir` and left running (the caller waits for it, bounded).
+fn checkpointed_run(dir: &std::path::Path, secs: &str, files: &[&str]) -> std::process::Child {
+    let mut args = vec![
         "run",
         "--duration",
-        "8",
+        secs,
         "--rate",
         "2000",
         "--checkpoint",
         "1",
         "--replicas",
         "0",
-        "--json",
-        json.to_str().unwrap(),
     ];
-    let mut child = cli::command(dir.path(), &args, &[])
+    args.extend_from_slice(files);
+    cli::command(dir, &args, &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn rcstress");
+        .expect("spawn rcstress")
+}
+
+/// A `--duration` run with `--checkpoint 1`: while it runs, the --json file is already there,
+/// valid JSON saying "running" with live counters; at the end it is the full report.
+#[test]
+fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("soak.json");
+    let mut child = checkpointed_run(dir.path(), "8", &["--json", json.to_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(40);
     let mut mid = None;
     while Instant::now() < deadline && mid.is_none() {
@@ -145,6 +151,53 @@ fn a_duration_run_writes_a_valid_checkpoint_mid_run() {
     // The final report carries the run's cost; the running checkpoint does not.
     assert_eq!(end["cost"]["messages"], 16_000, "{}", end["cost"]);
     assert!(mid.get("cost").is_none());
+}
+
+/// `--checkpoint 1 --html`: while the run goes on, the page is already there, whole (written
+/// atomically) and saying it is running, with the progress so far charted; at the end the run's
+/// final page has replaced it.
+#[test]
+fn a_checkpointed_run_rewrites_its_html_page_mid_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, html) = (dir.path().join("a.json"), dir.path().join("b.html"));
+    let files = [
+        "--json",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ];
+    let mut child = checkpointed_run(dir.path(), "4", &files);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let (mut pages, mut charted) = (Vec::new(), None);
+    while Instant::now() < deadline
+        && charted.is_none()
+        && child.try_wait().ok().flatten().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(page) = std::fs::read_to_string(&html) {
+            if page.contains("running — partial") && page.contains("<svg") {
+                charted = Some(page.clone());
+            }
+            pages.push(page);
+        }
+    }
+    let status = cli::wait_bounded(&mut child, Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    for page in &pages {
+        assert!(
+            page.trim_end().ends_with("</html>"),
+            "a partial page: {page}"
+        );
+    }
+    let mid = charted.expect("a running page with the progress charted during the run");
+    assert!(mid.contains("Rate and backlog so far") && mid.contains("acked msg/s"));
+    let end = std::fs::read_to_string(&html).unwrap();
+    assert!(end.trim_end().ends_with("</html>"));
+    assert!(
+        !end.contains("running — partial"),
+        "the final page replaced it"
+    );
+    assert!(end.contains("Verdict: ok"), "{end}");
 }
 
 /// The backlog experiment at 3,000 msg/s with consumers stopped for 3 s: the backlog peaks near

@@ -203,8 +203,9 @@ pub struct RunArgs {
     /// --duration, else none.
     #[arg(long, value_name = "MODE")]
     pub trim: Option<crate::trim::Trim>,
-    /// Rewrite the --json report every this many seconds while the run goes on, so an interrupted
-    /// run keeps its figures (0: only at the end). Default: 10 with --duration, else 0.
+    /// Rewrite the --json report (and the --html page, with the progress so far) every this many
+    /// seconds while the run goes on, so an interrupted run keeps its figures (0: only at the
+    /// end). Default: 10 with --duration, else 0.
     #[arg(long, value_name = "SECS", value_parser = parse_secs_or_zero)]
     pub checkpoint: Option<f64>,
     #[command(flatten)]

@@ -30,11 +30,11 @@ pub(super) async fn command(args: &RunCommand, env: &Env, shutdown: &Shutdown) -
         live.clone(),
         cluster.endpoint.clone(),
         settings
-            .json
-            .clone()
-            .zip(settings.checkpoint)
-            .map(|(path, every)| Checkpoint {
-                path,
+            .checkpoint
+            .filter(|_| settings.json.is_some() || args.html.is_some())
+            .map(|every| Checkpoint {
+                json: settings.json.clone(),
+                html: args.html.clone(),
                 every,
                 config: config.clone(),
             }),

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::html::{scenario_page, DetailPage};
-use super::ScenarioDocument;
+use super::html::{checkpoint_page, scenario_page, DetailPage};
+use super::{Progress, RunCheckpoint, ScenarioDocument};
 use crate::{Error, Result};
 
 /// An output file, checked for writability before the run and written whole (temp file +
@@ -109,6 +109,12 @@ impl HtmlSink {
     /// Proves now that `path` can be written.
     pub fn prepare(path: &Path) -> Result<HtmlSink> {
         OutputFile::prepare(path, "--html", "html").map(HtmlSink)
+    }
+
+    /// Writes the page of a run that goes on to `path` now (temp file + rename), leaving any
+    /// sink for the final page: a reader never sees a half-written page.
+    pub fn checkpoint(path: &Path, doc: &RunCheckpoint, history: &[Progress]) -> Result<()> {
+        OutputFile::prepare(path, "--html", "html")?.commit(&checkpoint_page(doc, history))
     }
 
     /// Writes the page of a scenario report.

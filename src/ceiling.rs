@@ -133,6 +133,116 @@ async fn delete_keys(endpoint: &Endpoint, prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// A random password for the throwaway ACL user: 32 hex digits.
+fn throwaway_password() -> String {
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
+}
+
+/// ACL SETUSER of the throwaway user: every key, channel and command, this password only.
+fn setuser_cmd(user: &str, password: &str) -> redis::Cmd {
+    let mut setuser = redis::cmd("ACL");
+    setuser
+        .arg("SETUSER")
+        .arg(user)
+        .arg("reset")
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg("~*")
+        .arg("&*")
+        .arg("+@all");
+    setuser
+}
+
+/// redis-benchmark's arguments: pipelined XADDs of `opts`' shape, as `user`, against one seed.
+fn benchmark_args(
+    (host, port): (&str, u16),
+    user: &str,
+    password: &str,
+    opts: &CeilingOptions,
+) -> Vec<String> {
+    vec![
+        "--cluster".into(),
+        "-h".into(),
+        host.to_string(),
+        "-p".into(),
+        port.to_string(),
+        "--user".into(),
+        user.to_string(),
+        "-a".into(),
+        password.to_string(),
+        "-P".into(),
+        opts.pipeline.to_string(),
+        "-c".into(),
+        opts.clients.to_string(),
+        "-n".into(),
+        opts.requests.to_string(),
+        "-q".into(),
+        "XADD".into(),
+        format!("{}:{{tag}}", opts.key_prefix),
+        "*".into(),
+        "m".into(),
+        "x".into(),
+        "d".into(),
+        "x".repeat(opts.payload_bytes),
+    ]
+}
+
+/// The command line as a report shows it: the password masked, the payload as its size.
+fn shown_command(args: &[String], password: &str, opts: &CeilingOptions) -> String {
+    let shown = args
+        .iter()
+        .map(|a| {
+            if a == password {
+                "<throwaway>".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>();
+    format!(
+        "redis-benchmark {}",
+        shown.join(" ").replace(
+            &"x".repeat(opts.payload_bytes.max(1)),
+            &format!("<{} bytes>", opts.payload_bytes)
+        )
+    )
+}
+
+/// Runs redis-benchmark (at most 5 minutes, killed if dropped) and returns the rate it printed.
+async fn run_benchmark(bin: &std::path::Path, args: &[String], password: &str) -> Result<f64> {
+    let child = tokio::process::Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Error::io(format!("cannot run {}", bin.display()), e))?;
+    let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "redis-benchmark to finish".into(),
+            secs: 300.0,
+        })?
+        .map_err(|e| Error::io("redis-benchmark", e))?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    parse_rps(&text).ok_or_else(|| {
+        let last = text
+            .split(['\r', '\n'])
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .replace(password, "<throwaway>");
+        Error::ClusterUnavailable(format!(
+            "redis-benchmark gave no rate: {}",
+            crate::cluster::short(&last)
+        ))
+    })
+}
+
 /// Runs redis-benchmark against the cluster and returns its XADD rate.
 pub async fn measure(endpoint: &Endpoint, opts: &CeilingOptions) -> Result<Ceiling> {
     let bin = find_benchmark()?;
@@ -142,100 +252,13 @@ pub async fn measure(endpoint: &Endpoint, opts: &CeilingOptions) -> Result<Ceili
         .cloned()
         .ok_or_else(|| Error::Config("no cluster nodes given".into()))?;
     let user = format!("rcstress-ceiling-{}", std::process::id());
-    let password: String = {
-        let mut rng = rand::rng();
-        (0..32)
-            .map(|_| format!("{:x}", rng.random_range(0..16u8)))
-            .collect()
-    };
-    let mut setuser = redis::cmd("ACL");
-    setuser
-        .arg("SETUSER")
-        .arg(&user)
-        .arg("reset")
-        .arg("on")
-        .arg(format!(">{password}"))
-        .arg("~*")
-        .arg("&*")
-        .arg("+@all");
-    on_every_node(endpoint, &setuser).await?;
-    let payload = "x".repeat(opts.payload_bytes);
-    let key = format!("{}:{{tag}}", opts.key_prefix);
-    let args: Vec<String> = vec![
-        "--cluster".into(),
-        "-h".into(),
-        host.clone(),
-        "-p".into(),
-        port.to_string(),
-        "--user".into(),
-        user.clone(),
-        "-a".into(),
-        password.clone(),
-        "-P".into(),
-        opts.pipeline.to_string(),
-        "-c".into(),
-        opts.clients.to_string(),
-        "-n".into(),
-        opts.requests.to_string(),
-        "-q".into(),
-        "XADD".into(),
-        key,
-        "*".into(),
-        "m".into(),
-        "x".into(),
-        "d".into(),
-        payload,
-    ];
-    let shown = args
-        .iter()
-        .map(|a| {
-            if *a == password {
-                "<throwaway>".to_string()
-            } else {
-                a.clone()
-            }
-        })
-        .collect::<Vec<_>>();
-    let command = format!(
-        "redis-benchmark {}",
-        shown.join(" ").replace(
-            &"x".repeat(opts.payload_bytes.max(1)),
-            &format!("<{} bytes>", opts.payload_bytes)
-        )
-    );
+    let password = throwaway_password();
+    on_every_node(endpoint, &setuser_cmd(&user, &password)).await?;
+    let args = benchmark_args((&host, port), &user, &password, opts);
+    let command = shown_command(&args, &password, opts);
     let probe = crate::cost::CostProbe::start(endpoint).await?;
     let children_before = crate::cost::children_cpu();
-    let result = async {
-        let child = tokio::process::Command::new(&bin)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Error::io(format!("cannot run {}", bin.display()), e))?;
-        let out = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
-            .await
-            .map_err(|_| Error::Timeout {
-                what: "redis-benchmark to finish".into(),
-                secs: 300.0,
-            })?
-            .map_err(|e| Error::io("redis-benchmark", e))?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        parse_rps(&text).ok_or_else(|| {
-            let last = text
-                .split(['\r', '\n'])
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .replace(&password, "<throwaway>");
-            Error::ClusterUnavailable(format!(
-                "redis-benchmark gave no rate: {}",
-                crate::cluster::short(&last)
-            ))
-        })
-    }
-    .await;
+    let result = run_benchmark(&bin, &args, &password).await;
     let benchmark_cpu = crate::cost::children_cpu().saturating_sub(children_before);
     let mut cost = probe.stop().await.per_message(opts.requests);
     cost.client_cpu_seconds = crate::metrics::finite(benchmark_cpu.as_secs_f64());

@@ -78,8 +78,7 @@ pub struct RawRun {
 }
 
 /// Puts the run's result together once its tasks have stopped: the ledger's counts checked
-/// against Redis, latencies, series and notes. (A long function only because [`RunResult`] has
-/// many fields: each is one line here.)
+/// against Redis, latencies, series and notes.
 pub(super) async fn finish(
     sh: &Shared,
     wl: &Workload,
@@ -87,23 +86,7 @@ pub(super) async fn finish(
     ended_by: String,
 ) -> Result<RunResult> {
     let mut counts = sh.ledger.counts(0);
-    // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
-    let check = if wl.worker.is_some() {
-        CrossCheck {
-            xlen: None,
-            trimmed_entries: None,
-            disagreements: Vec::new(),
-        }
-    } else {
-        cross_check(
-            admin,
-            &sh.shards,
-            &mut counts,
-            wl.trim,
-            |c, scans, removed| settle_run(sh, wl, c, scans, removed),
-        )
-        .await
-    };
+    let check = check_against_redis(sh, wl, admin, &mut counts).await;
     // With no consumer the claimer has nothing to ack: the run's time is the producers'.
     let end_ns = if wl.consumers > 0 {
         sh.last_ack_ns.load(Relaxed)
@@ -159,16 +142,42 @@ pub(super) async fn finish(
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),
         cost: Default::default(),
-        raw: wl.worker.as_ref().map(|_| {
-            let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
-            RawRun {
-                start_us: sh.start_us,
-                delivery: h.1.clone(),
-                confirm: confirm_hist.clone(),
-                ledger: sh.ledger.snapshot(),
-            }
-        }),
+        raw: wl.worker.as_ref().map(|_| raw_run(sh, &confirm_hist)),
     })
+}
+
+/// The ledger's counts checked against Redis (XLEN, XPENDING, what trimming removed), settling
+/// `counts` on what the final scan found; nothing to check for a worker.
+async fn check_against_redis(
+    sh: &Shared,
+    wl: &Workload,
+    admin: &mut ClusterConnection,
+    counts: &mut Counts,
+) -> CrossCheck {
+    // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
+    if wl.worker.is_some() {
+        CrossCheck {
+            xlen: None,
+            trimmed_entries: None,
+            disagreements: Vec::new(),
+        }
+    } else {
+        cross_check(admin, &sh.shards, counts, wl.trim, |c, scans, removed| {
+            settle_run(sh, wl, c, scans, removed)
+        })
+        .await
+    }
+}
+
+/// What a worker keeps beyond the JSON of its run, for `rcstress merge`.
+fn raw_run(sh: &Shared, confirm: &Histogram<u64>) -> RawRun {
+    let h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+    RawRun {
+        start_us: sh.start_us,
+        delivery: h.1.clone(),
+        confirm: confirm.clone(),
+        ledger: sh.ledger.snapshot(),
+    }
 }
 
 /// The findings beside the verdict (see [`crate::check::Verdict`]): messages not acked when a run

@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::{align_series, LedgerUnion, Union};
+use crate::check::Counts;
 use crate::distributed::{decode_histogram, RunPlan, WorkerFile, FORMAT};
 use crate::metrics::{finite, new_histogram, FirstError, Latency};
 use crate::stream::Shards;
@@ -67,6 +68,17 @@ pub struct Merged {
 
 /// The result files in `dir` (`worker-*.json`), sorted by index, checked to be one complete run.
 pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
+    let mut files = worker_paths(dir)?
+        .iter()
+        .map(|p| read_worker_file(p))
+        .collect::<Result<Vec<_>>>()?;
+    files.sort_by_key(|(f, _)| f.index);
+    check_one_run(dir, &files)?;
+    Ok(files)
+}
+
+/// The paths of `dir`'s worker result files, sorted; an error when there are none or too many.
+fn worker_paths(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Error::Config(format!(
             "cannot read the results directory {}: {e}",
@@ -96,32 +108,36 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
             paths.len()
         )));
     }
-    let mut files = Vec::with_capacity(paths.len());
-    for p in &paths {
-        let bytes = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        if bytes > MAX_FILE_BYTES {
-            return Err(Error::Config(format!(
-                "{} is {bytes} bytes, more than a worker writes",
-                p.display()
-            )));
-        }
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| Error::io(format!("read {}", p.display()), e))?;
-        let file: WorkerFile = serde_json::from_str(&text).map_err(|e| {
-            Error::Config(format!("{} is not a worker result file: {e}", p.display()))
-        })?;
-        if file.format != FORMAT {
-            return Err(Error::Config(format!(
-                "{} has format '{}'; this rcstress reads '{FORMAT}'",
-                p.display(),
-                file.format
-            )));
-        }
-        files.push((file, bytes));
+    Ok(paths)
+}
+
+/// One worker result file and its size, checked to be one (and of our format).
+fn read_worker_file(p: &Path) -> Result<(WorkerFile, u64)> {
+    let bytes = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    if bytes > MAX_FILE_BYTES {
+        return Err(Error::Config(format!(
+            "{} is {bytes} bytes, more than a worker writes",
+            p.display()
+        )));
     }
-    files.sort_by_key(|(f, _)| f.index);
+    let text =
+        std::fs::read_to_string(p).map_err(|e| Error::io(format!("read {}", p.display()), e))?;
+    let file: WorkerFile = serde_json::from_str(&text)
+        .map_err(|e| Error::Config(format!("{} is not a worker result file: {e}", p.display())))?;
+    if file.format != FORMAT {
+        return Err(Error::Config(format!(
+            "{} has format '{}'; this rcstress reads '{FORMAT}'",
+            p.display(),
+            file.format
+        )));
+    }
+    Ok((file, bytes))
+}
+
+/// The files (sorted by index) are all of the same run, and every worker of it is there once.
+fn check_one_run(dir: &Path, files: &[(WorkerFile, u64)]) -> Result<()> {
     let first = &files[0].0;
-    for (f, _) in &files {
+    for (f, _) in files {
         if f.workers != first.workers
             || f.run != first.run
             || f.stream != first.stream
@@ -150,41 +166,84 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(WorkerFile, u64)>> {
             if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
         )));
     }
-    Ok(files)
+    Ok(())
 }
 
-/// Merges complete, consistent worker files (see [`read_dir`]) into one run's result; the
-/// Redis cross-check is still to be done ([`Merged::union`], [`Merged::shards`]).
-pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
-    let first = &files[0].0;
-    let (mut ack, mut delivery, mut confirm) = (new_histogram(), new_histogram(), new_histogram());
-    let mut union = LedgerUnion::default();
-    let mut ledger_bytes = 0;
-    let mut rows = Vec::with_capacity(files.len());
+/// The workers' histograms added up, their ledgers' union, and one row per worker.
+struct Added {
+    ack: Histogram<u64>,
+    delivery: Histogram<u64>,
+    confirm: Histogram<u64>,
+    union: LedgerUnion,
+    ledger_bytes: usize,
+    rows: Vec<WorkerRow>,
+}
+
+/// Adds every worker's histograms and ledger (decoding them), and makes its row.
+fn add_workers(files: &[(WorkerFile, u64)]) -> Result<Added> {
+    let mut added = Added {
+        ack: new_histogram(),
+        delivery: new_histogram(),
+        confirm: new_histogram(),
+        union: LedgerUnion::default(),
+        ledger_bytes: 0,
+        rows: Vec::with_capacity(files.len()),
+    };
     for (f, bytes) in files {
         let what = format!("worker {}", f.index);
-        let a = add_histogram(&mut ack, &f.latency_histogram, &what)?;
-        add_histogram(&mut delivery, &f.delivery_histogram, &what)?;
+        let a = add_histogram(&mut added.ack, &f.latency_histogram, &what)?;
+        add_histogram(&mut added.delivery, &f.delivery_histogram, &what)?;
         if !f.confirm_histogram.is_empty() {
-            add_histogram(&mut confirm, &f.confirm_histogram, &what)?;
+            add_histogram(&mut added.confirm, &f.confirm_histogram, &what)?;
         }
         let ledger = f.ledger.decode()?;
-        ledger_bytes += ledger
+        added.ledger_bytes += ledger
             .producers
             .iter()
             .map(|b| b.sets().iter().map(|s| 8 * s.len()).sum::<usize>())
             .sum::<usize>();
-        union.add(&ledger)?;
-        rows.push(WorkerRow::of(f, *bytes, &a));
+        added.union.add(&ledger)?;
+        added.rows.push(WorkerRow::of(f, *bytes, &a));
     }
-    let (counts, union) = union.finish()?;
+    Ok(added)
+}
+
+/// The common clock: the earliest start (µs since the epoch) and seconds to the latest end.
+fn common_span(files: &[(WorkerFile, u64)]) -> (u64, f64) {
     let zero = files.iter().map(|(f, _)| f.start_us).min().unwrap_or(0);
     let end_us = files
         .iter()
         .map(|(f, _)| f.start_us + (f.elapsed_seconds * 1e6) as u64)
         .max()
         .unwrap_or(zero);
-    let elapsed = (end_us - zero) as f64 / 1e6;
+    (zero, (end_us - zero) as f64 / 1e6)
+}
+
+/// How the workers ended, counted: `messages (3 workers), deadline (1 worker)`.
+fn ended_by(files: &[(WorkerFile, u64)]) -> String {
+    let mut ended: BTreeMap<&str, usize> = BTreeMap::new();
+    for (f, _) in files {
+        *ended.entry(f.ended_by.as_str()).or_insert(0) += 1;
+    }
+    ended
+        .iter()
+        .map(|(k, n)| format!("{k} ({n} worker{})", if *n == 1 { "" } else { "s" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The merged run's result from the workers' files, their ledgers' counts and their histograms
+/// added up (Redis's figures still to fill in).
+fn run_result(
+    files: &[(WorkerFile, u64)],
+    counts: Counts,
+    ack: Histogram<u64>,
+    delivery: &Histogram<u64>,
+    confirm: &Histogram<u64>,
+    ledger_bytes: usize,
+) -> RunResult {
+    let first = &files[0].0;
+    let (zero, elapsed) = common_span(files);
     let series = align_series(
         &files
             .iter()
@@ -192,21 +251,12 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             .collect::<Vec<_>>(),
     );
     let (errors, first_errors) = merge_errors(files, zero);
-    let mut ended: BTreeMap<&str, usize> = BTreeMap::new();
-    for (f, _) in files {
-        *ended.entry(f.ended_by.as_str()).or_insert(0) += 1;
-    }
-    let ended_by = ended
-        .iter()
-        .map(|(k, n)| format!("{k} ({n} worker{})", if *n == 1 { "" } else { "s" }))
-        .collect::<Vec<_>>()
-        .join(", ");
     let done = if first.run.consumers > 0 {
         counts.acked
     } else {
         counts.produced
     };
-    let result = RunResult {
+    RunResult {
         elapsed_seconds: finite(elapsed),
         throughput_msgs_per_sec: if elapsed > 0.0 {
             finite(done as f64 / elapsed)
@@ -218,12 +268,12 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
         counts,
         latency_us: Latency::from_histogram(&ack),
         latency_histogram: ack,
-        delivery_latency_us: Latency::from_histogram(&delivery),
-        confirm_latency_us: Latency::from_histogram(&confirm),
+        delivery_latency_us: Latency::from_histogram(delivery),
+        confirm_latency_us: Latency::from_histogram(confirm),
         errors,
         first_errors,
         series,
-        ended_by,
+        ended_by: ended_by(files),
         consumer_crashes: files.iter().map(|(f, _)| f.consumer_crashes).sum(),
         shard_keys: first.shard_keys.clone(),
         redis_xlen: None,
@@ -239,7 +289,23 @@ pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
             &files.iter().map(|(f, _)| &f.cost).collect::<Vec<_>>(),
         ),
         raw: None,
-    };
+    }
+}
+
+/// Merges complete, consistent worker files (see [`read_dir`]) into one run's result; the
+/// Redis cross-check is still to be done ([`Merged::union`], [`Merged::shards`]).
+pub fn merge(files: &[(WorkerFile, u64)]) -> Result<Merged> {
+    let first = &files[0].0;
+    let Added {
+        ack,
+        delivery,
+        confirm,
+        union,
+        ledger_bytes,
+        rows,
+    } = add_workers(files)?;
+    let (counts, union) = union.finish()?;
+    let result = run_result(files, counts, ack, &delivery, &confirm, ledger_bytes);
     Ok(Merged {
         result,
         union,

@@ -33,37 +33,11 @@ pub(super) async fn sample(
     bound: Duration,
 ) -> Watched {
     let until = Instant::now() + bound;
+    let (masters, mut conns) = connect_masters(ep).await;
     let mut w = Watched {
-        keys: shards
-            .keys
-            .iter()
-            .map(|k| KeyWatch {
-                key: k.clone(),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
+        masters,
+        keys: watches(shards),
     };
-    let mut conns: Vec<(String, MultiplexedConnection)> = Vec::new();
-    if let Ok(topo) = ep.topology().await {
-        for n in topo.iter().filter(|n| n.is_master() && !n.slots.is_empty()) {
-            let Some(port) = n.port() else { continue };
-            let host = n
-                .addr
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or("127.0.0.1");
-            if let Ok(c) = ep.node_connection(host, port).await {
-                let maxmemory = config_bytes(&mut c.clone(), "maxmemory").await;
-                w.masters.push(MasterMemory {
-                    node: format!("{host}:{port}"),
-                    maxmemory,
-                    samples: Vec::new(),
-                });
-                conns.push((format!("{host}:{port}"), c));
-            }
-        }
-    }
     let mut cluster = ep.cluster_connection(Duration::from_secs(2)).await.ok();
     // Wait (bounded) for the load to start: samples are timed from its start.
     while live.started.get().is_none() && !done.load(Relaxed) && Instant::now() < until {
@@ -71,38 +45,87 @@ pub(super) async fn sample(
     }
     loop {
         let t = finite(live.secs());
-        for (i, (_, conn)) in conns.iter_mut().enumerate() {
-            let text: redis::RedisResult<String> = redis::cmd("INFO")
-                .arg("memory")
-                .arg("stats")
-                .query_async(conn)
-                .await;
-            if let Ok(text) = text {
-                let f = parse_info_fields(&text);
-                let num = |k: &str| f.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-                w.masters[i].samples.push(MemorySample {
-                    t,
-                    used_memory: num("used_memory"),
-                    evicted_keys: num("evicted_keys"),
-                });
-            }
-        }
+        sample_memory(&mut conns, &mut w.masters, t).await;
         if let Some(c) = cluster.as_mut() {
-            for k in w.keys.iter_mut() {
-                if let Some((exists, group, _)) = key_state(c, &k.key, &shards.group).await {
-                    if !exists && k.first_missing_at.is_none() {
-                        k.first_missing_at = Some(t);
-                    }
-                    if !group && k.group_first_missing_at.is_none() {
-                        k.group_first_missing_at = Some(t);
-                    }
-                }
-            }
+            watch_keys(c, &mut w.keys, &shards.group, t).await;
         }
         if done.load(Relaxed) || Instant::now() >= until {
             return w;
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// One watch per shard key, nothing seen yet.
+fn watches(shards: &Shards) -> Vec<KeyWatch> {
+    shards
+        .keys
+        .iter()
+        .map(|k| KeyWatch {
+            key: k.clone(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// A connection to every master serving slots (the ones that answer), and its memory record
+/// with its `maxmemory`; the two lists are in the same order.
+async fn connect_masters(ep: &Endpoint) -> (Vec<MasterMemory>, Vec<MultiplexedConnection>) {
+    let (mut masters, mut conns) = (Vec::new(), Vec::new());
+    let Ok(topo) = ep.topology().await else {
+        return (masters, conns);
+    };
+    for n in topo.iter().filter(|n| n.is_master() && !n.slots.is_empty()) {
+        let Some(port) = n.port() else { continue };
+        let host = n
+            .addr
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or("127.0.0.1");
+        if let Ok(c) = ep.node_connection(host, port).await {
+            let maxmemory = config_bytes(&mut c.clone(), "maxmemory").await;
+            masters.push(MasterMemory {
+                node: format!("{host}:{port}"),
+                maxmemory,
+                samples: Vec::new(),
+            });
+            conns.push(c);
+        }
+    }
+    (masters, conns)
+}
+
+/// One INFO memory/stats sample at `t` of every master that answers.
+async fn sample_memory(conns: &mut [MultiplexedConnection], masters: &mut [MasterMemory], t: f64) {
+    for (conn, master) in conns.iter_mut().zip(masters.iter_mut()) {
+        let text: redis::RedisResult<String> = redis::cmd("INFO")
+            .arg("memory")
+            .arg("stats")
+            .query_async(conn)
+            .await;
+        if let Ok(text) = text {
+            let f = parse_info_fields(&text);
+            let num = |k: &str| f.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+            master.samples.push(MemorySample {
+                t,
+                used_memory: num("used_memory"),
+                evicted_keys: num("evicted_keys"),
+            });
+        }
+    }
+}
+
+/// Notes, at `t`, the first time each key (or its group) is seen missing.
+async fn watch_keys(c: &mut ClusterConnection, keys: &mut [KeyWatch], group: &str, t: f64) {
+    for k in keys.iter_mut() {
+        if let Some((exists, has_group, _)) = key_state(c, &k.key, group).await {
+            if !exists && k.first_missing_at.is_none() {
+                k.first_missing_at = Some(t);
+            }
+            if !has_group && k.group_first_missing_at.is_none() {
+                k.group_first_missing_at = Some(t);
+            }
+        }
     }
 }
 
@@ -130,14 +153,7 @@ pub(super) async fn final_key_state(
     mut keys: Vec<KeyWatch>,
 ) -> Vec<KeyWatch> {
     if keys.is_empty() {
-        keys = shards
-            .keys
-            .iter()
-            .map(|k| KeyWatch {
-                key: k.clone(),
-                ..Default::default()
-            })
-            .collect();
+        keys = watches(shards);
     }
     if let Ok(mut c) = ep.cluster_connection(Duration::from_secs(2)).await {
         for k in keys.iter_mut() {

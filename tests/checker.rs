@@ -77,7 +77,7 @@ async fn seven_entries_deleted_behind_its_back_are_exactly_seven_lost() {
     assert_eq!(r.counts.delivered, 0);
     assert_eq!(r.counts.lost, K as u64, "{r:#?}");
     assert_eq!(r.counts.unexpected, 0);
-    assert_eq!(r.verdict, format!("{K} lost"));
+    assert_eq!(r.verdict.to_string(), format!("{K} lost"));
     assert_eq!(r.redis_xlen, Some(2_000 - K as u64));
     support::assert_mentions(&r.disagreements, &format!("XLEN says {}", 2_000 - K));
 }

@@ -132,7 +132,7 @@ pub async fn compare(endpoint: &Endpoint, plan: &ComparisonPlan) -> Result<Compa
         msgs_per_sec: r.throughput_msgs_per_sec,
         ratio_to_ceiling: crate::metrics::finite(r.throughput_msgs_per_sec / c),
         latency_p99_us: r.latency_us.p99,
-        verdict: r.verdict.clone(),
+        verdict: r.verdict.to_string(),
         client_cpu_us_per_msg: r.cost.client_cpu_us_per_msg,
         server_cpu_us_per_msg: r.cost.server_cpu_us_per_msg,
         limit_msgs_per_sec: limit(cores, &r.cost),

@@ -92,6 +92,15 @@ impl Verdict {
     }
 }
 
+/// Reads as its JSON text, so `verdict == "ok"` says what the JSON says.
+impl PartialEq<&str> for Verdict {
+    // The text is built to be compared: tests and callers hold the JSON's words, not the enum.
+    #[allow(clippy::cmp_owned)]
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

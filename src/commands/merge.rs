@@ -57,7 +57,7 @@ pub async fn command(args: &MergeArgs, env: &Env, shutdown: &Shutdown) -> Result
     let facts = cluster_facts(&cluster).await;
     report(&merged, &cost, &facts, json, html)?;
     drop(cluster);
-    Ok(if out.strict && merged.result.verdict != "ok" {
+    Ok(if out.strict && !merged.result.verdict.is_ok() {
         Outcome::VerdictFailed
     } else {
         Outcome::Done

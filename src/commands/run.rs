@@ -81,7 +81,7 @@ pub(super) async fn command(args: &RunCommand, env: &Env, shutdown: &Shutdown) -
     Ok(Outcome::of(
         interrupted,
         settings.strict,
-        result.verdict == "ok",
+        result.verdict.is_ok(),
     ))
 }
 

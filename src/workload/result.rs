@@ -40,7 +40,7 @@ pub struct RunResult {
     /// of `sent` and `acked` equal `counts.attempted` and `counts.acked`.
     pub series: Vec<SecondSample>,
     /// "ok" iff nothing lost and nothing unexpected ([`crate::check::Verdict`]), else the reason.
-    pub verdict: String,
+    pub verdict: crate::check::Verdict,
     /// Findings beside the verdict, each a sentence: messages not acked when the run ended,
     /// unverifiable messages, duplicates.
     pub notes: Vec<String>,
@@ -131,7 +131,7 @@ pub(super) async fn finish(
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),
         series: sh.series.samples(end_s),
-        verdict: verdict.to_string(),
+        verdict,
         notes,
         ended_by,
         consumer_crashes: sh.live.crashes.load(Relaxed),

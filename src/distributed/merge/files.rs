@@ -263,7 +263,8 @@ fn run_result(
         } else {
             0.0
         },
-        verdict: String::new(),
+        // Set once the union has been checked against Redis.
+        verdict: crate::check::Verdict::Ok,
         notes: Vec::new(),
         counts,
         latency_us: Latency::from_histogram(&ack),

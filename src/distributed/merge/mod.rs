@@ -39,7 +39,7 @@ pub async fn check_against_redis(merged: &mut Merged, endpoint: &Endpoint) -> Re
     r.redis_xlen = check.xlen;
     r.trimmed_entries = check.trimmed_entries;
     r.disagreements = check.disagreements;
-    r.verdict = r.counts.verdict().to_string();
+    r.verdict = r.counts.verdict();
     r.notes = notes(&r.counts, merged.plan.consumers, &r.ended_by);
     Ok(())
 }

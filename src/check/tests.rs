@@ -13,6 +13,11 @@ pub(crate) fn tag(p: u32, s: u64) -> MessageTag {
     }
 }
 
+/// `t` as sent at `us` (the run started at 1,000 µs in these tests).
+fn sent_at(t: MessageTag, us: u64) -> MessageTag {
+    MessageTag { sent_us: us, ..t }
+}
+
 fn produce(l: &Ledger, p: u32, s: u64) {
     l.attempted(p, s);
     l.produced(p, s);
@@ -131,11 +136,7 @@ fn a_second_entry_with_a_delivered_tag_is_a_duplicate_write() {
 fn a_worker_ledger_books_other_workers_messages_but_not_ones_from_before_the_run() {
     let l = Ledger::for_worker(&[4, 4], 1, 1_000);
     produce(&l, 0, 0);
-    let foreign = MessageTag {
-        producer: 1,
-        seq: 2,
-        sent_us: 1_000,
-    };
+    let foreign = sent_at(tag(1, 2), 1_000);
     assert_eq!(
         l.delivered(Some(&foreign), Via::New, at(1)),
         DeliveryKind::First
@@ -144,11 +145,7 @@ fn a_worker_ledger_books_other_workers_messages_but_not_ones_from_before_the_run
         l.acked(&foreign),
         "another worker's message: its ack is booked"
     );
-    let old = MessageTag {
-        seq: 3,
-        sent_us: 999,
-        ..foreign
-    };
+    let old = sent_at(tag(1, 3), 999);
     let beyond = MessageTag { seq: 4, ..foreign };
     for t in [old, beyond] {
         assert_eq!(
@@ -171,11 +168,7 @@ fn a_worker_ledger_books_other_workers_messages_but_not_ones_from_before_the_run
 fn a_tag_claiming_a_send_before_the_run_is_unexpected_and_never_acked() {
     let l = Ledger::for_run(&[2], 1, 1_000);
     produce(&l, 0, 0);
-    let old = MessageTag {
-        producer: 0,
-        seq: 0,
-        sent_us: 999,
-    };
+    let old = sent_at(tag(0, 0), 999);
     assert_eq!(
         l.delivered(Some(&old), Via::New, at(1)),
         DeliveryKind::Unexpected

@@ -356,13 +356,7 @@ fn a_password_for_a_server_without_one_exits_6() {
 /// and the right password never shows up anywhere, not even with RUST_LOG=trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_failures_exit_6_and_the_password_never_shows() {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        masters: 3,
-        replicas_per_master: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("cluster starts");
+    let cluster = support::cluster(3, 0).await;
     let pw = cluster.password().to_string();
     let nodes = cluster.endpoint().nodes_display();
     let dir = tempfile::tempdir().unwrap();

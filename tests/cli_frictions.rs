@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use cli::{assert_fails, free_port, rcstress, run_in, QUICK};
-use redis_cluster_stress::{LocalCluster, LocalClusterOptions};
 
 /// `rcstress scenario` with no name shows the scenarios (exit 2), and each scenario's help lists
 /// its own flags and not another's.
@@ -139,13 +138,7 @@ fn a_terminal_sees_what_is_being_waited_for() {
 /// secret is in them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_env_password_is_named_and_reports_are_readable() {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        masters: 3,
-        replicas_per_master: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("cluster starts");
+    let cluster = support::cluster(3, 0).await;
     let nodes = cluster.endpoint().nodes_display();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -109,13 +109,7 @@ async fn tls_cluster_refuses_plaintext_and_unknown_cas() {
 /// sent, not ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_runs_as_an_acl_user() {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        masters: 3,
-        replicas_per_master: 0,
-        ..Default::default()
-    })
-    .await
-    .expect("cluster starts");
+    let cluster = support::cluster(3, 0).await;
     let app_pw = format!("app-pw-{}", std::process::id());
     for port in cluster.ports() {
         let mut conn = cluster

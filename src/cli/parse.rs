@@ -92,9 +92,9 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     parse_positive(s, "messages per second")
 }
 
-/// A memory size as redis.conf writes it (`50mb`, `2gb`, `500k`, `1048576`), from 1 byte to
-/// 1 TB.
-pub fn parse_memory_size(s: &str) -> Result<u64, String> {
+/// A size as redis.conf writes it, split into its number (as written, lower case) and the
+/// multiplier of its unit (`k` = 1000, `kb` = 1024, ... up to `gb`); `None` for another unit.
+pub fn memory_units(s: &str) -> Option<(String, u64)> {
     let t = s.trim().to_ascii_lowercase();
     let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit: u64 = match &t[digits.len()..] {
@@ -105,11 +105,17 @@ pub fn parse_memory_size(s: &str) -> Result<u64, String> {
         "mb" => 1 << 20,
         "g" => 1_000_000_000,
         "gb" => 1 << 30,
-        _ => return Err(format!("'{s}' is not a size; write e.g. 50mb or 1gb")),
+        _ => return None,
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size; write e.g. 50mb or 1gb"))?;
+    Some((digits.to_string(), unit))
+}
+
+/// A memory size as redis.conf writes it (`50mb`, `2gb`, `500k`, `1048576`), from 1 byte to
+/// 1 TB.
+pub fn parse_memory_size(s: &str) -> Result<u64, String> {
+    let not_a_size = || format!("'{s}' is not a size; write e.g. 50mb or 1gb");
+    let (digits, unit) = memory_units(s).ok_or_else(not_a_size)?;
+    let n: u64 = digits.parse().map_err(|_| not_a_size())?;
     match n.checked_mul(unit) {
         Some(b) if (1..=1u64 << 40).contains(&b) => Ok(b),
         _ => Err(format!("'{s}' must be between 1 byte and 1 TB")),

@@ -217,12 +217,9 @@ fn embedded(args: &ClusterArgs, env: &Env, credentials: Credentials) -> Result<C
 
 /// `3mb`, `100000`, `1gb`: what redis.conf accepts for maxmemory.
 fn validate_memory(m: &str) -> Result<()> {
-    let t = m.trim().to_ascii_lowercase();
-    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &t[digits.len()..];
-    let ok = !digits.is_empty()
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && ["", "b", "k", "kb", "m", "mb", "g", "gb"].contains(&unit);
+    let ok = crate::cli::parse::memory_units(m).is_some_and(|(digits, _)| {
+        !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+    });
     if ok {
         Ok(())
     } else {

@@ -21,21 +21,31 @@ pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     f.write_all(bytes).map_err(|e| Error::io(ctx(), e))
 }
 
-/// Replaces `path` whole with `bytes` (a temp file beside it, then a rename), so a reader sees
-/// the old file or the new one, never half of one: how checkpoints are rewritten while a long
-/// run goes on. The file gets 0644 less the umask.
-pub fn replace(path: &Path, bytes: &[u8]) -> Result<()> {
-    let ctx = || format!("cannot write {}", path.display());
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
+/// The directory `path` is in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temp file beside `path`, to be renamed onto it: named `.rcstress-<pid>-….<ext>.tmp`, so
+/// that [`remove_stale`] removes it if this run is SIGKILLed before the rename, with 0644 less
+/// the umask (nothing in a report or checkpoint is secret; tempfile's default is 0600).
+pub fn temp_beside(path: &Path, ext: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
         .prefix(&format!(".rcstress-{}-", std::process::id()))
-        .suffix(".tmp")
+        .suffix(&format!(".{ext}.tmp"))
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(ctx(), e))?;
+        .tempfile_in(parent_dir(path))
+}
+
+/// Replaces `path` whole with `bytes` (a [`temp_beside`] it, then a rename), so a reader sees
+/// the old file or the new one, never half of one: how checkpoints are rewritten while a long
+/// run goes on.
+pub fn replace(path: &Path, ext: &str, bytes: &[u8]) -> Result<()> {
+    let ctx = || format!("cannot write {}", path.display());
+    let mut tmp = temp_beside(path, ext).map_err(|e| Error::io(ctx(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(ctx(), e))?;
     tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
     Ok(())

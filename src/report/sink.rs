@@ -20,35 +20,25 @@ struct OutputFile {
 
 impl OutputFile {
     fn prepare(path: &Path, flag: &str, ext: &str) -> Result<OutputFile> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         if path.is_dir() {
             return Err(Error::Config(format!(
                 "{flag} {} is a directory; give a file name",
                 path.display()
             )));
         }
+        let dir = crate::files::parent_dir(path);
         crate::files::remove_stale(&dir, ".rcstress-", &format!(".{ext}.tmp"));
-        // The pid in the name lets a later run remove the file if this one is SIGKILLed.
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".rcstress-{}-", std::process::id()))
-            .suffix(&format!(".{ext}.tmp"))
-            // Nothing secret is in a report: the usual 0644 (0666 less the umask), not tempfile's 0600.
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                // tempfile's own text names its random temp path; the OS reason is what helps.
-                let reason = e
-                    .raw_os_error()
-                    .map(|code| std::io::Error::from_raw_os_error(code).to_string())
-                    .unwrap_or_else(|| e.kind().to_string());
-                Error::Config(format!(
-                    "cannot write {flag} {}: {reason}; choose a writable path",
-                    path.display()
-                ))
-            })?;
+        let tmp = crate::files::temp_beside(path, ext).map_err(|e| {
+            // tempfile's own text names its random temp path; the OS reason is what helps.
+            let reason = e
+                .raw_os_error()
+                .map(|code| std::io::Error::from_raw_os_error(code).to_string())
+                .unwrap_or_else(|| e.kind().to_string());
+            Error::Config(format!(
+                "cannot write {flag} {}: {reason}; choose a writable path",
+                path.display()
+            ))
+        })?;
         Ok(OutputFile {
             path: path.to_path_buf(),
             tmp,

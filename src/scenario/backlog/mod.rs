@@ -359,7 +359,7 @@ fn checkpoint(
     };
     let written = serde_json::to_vec_pretty(&doc)
         .map_err(|e| crate::Error::io("serialize JSON", std::io::Error::other(e)))
-        .and_then(|bytes| crate::files::replace(path, &bytes));
+        .and_then(|bytes| crate::files::replace(path, "json", &bytes));
     if let Err(e) = written {
         tracing::warn!("checkpoint: {e}");
     }

@@ -5,11 +5,10 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::cluster_async::ClusterConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
 
 use super::topology::{parse_cluster_nodes, ClusterInfo, NodeEntry};
-use super::Tls;
+use super::{ClusterConnection, NodeConnection, Tls};
 use crate::{Error, Result};
 
 /// Username and password for AUTH. `Debug` never shows the password.
@@ -116,7 +115,7 @@ impl Endpoint {
             .max_retry_wait(500)
             .build()
             .map_err(|e| Error::redis("cluster client settings", e))?;
-        let fut = client.get_async_connection();
+        let fut = client.get_async_generic_connection::<NodeConnection>();
         match tokio::time::timeout(CONNECT_TIMEOUT * 3, fut).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => {

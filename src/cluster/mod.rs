@@ -7,9 +7,11 @@
 //! - [`topology`]: parsers for `CLUSTER INFO` / `CLUSTER NODES`.
 //! - [`tls`]: TLS settings of a client and the throwaway CA of an embedded TLS cluster.
 //! - [`server`]: which server binary an embedded cluster runs.
+//! - [`ClusterConnection`]: redis-rs's cluster client over our own connection to each node.
 
 mod endpoint;
 mod facts;
+mod link;
 mod local;
 mod options;
 mod process;
@@ -20,6 +22,7 @@ pub mod topology;
 pub(crate) use endpoint::short;
 pub use endpoint::{Credentials, Endpoint, CONNECT_TIMEOUT, DEFAULT_READY_TIMEOUT};
 pub use facts::{ClusterFacts, ServerName};
+pub use link::{ClusterConnection, NodeConnection};
 pub use local::LocalCluster;
 pub use options::{Aof, Fsync, LocalClusterOptions, NodeRole};
 pub use server::ServerInfo;

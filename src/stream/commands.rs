@@ -1,7 +1,7 @@
 //! The commands of the cycle (XADD, XREADGROUP, XACK, XAUTOCLAIM, XGROUP CREATE) and how they
 //! are sent to the master serving their key.
 
-use redis::cluster_async::ClusterConnection;
+use crate::cluster::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 

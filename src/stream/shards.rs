@@ -1,6 +1,6 @@
 //! The logical stream sharded over masters: K keys whose hash tags land on different masters.
 
-use redis::cluster_async::ClusterConnection;
+use crate::cluster::ClusterConnection;
 
 use super::create_group;
 use crate::cluster::{Endpoint, NodeEntry};

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use crate::cluster::ClusterConnection;
 use rand::Rng;
-use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::SingleNodeRoutingInfo;
 
 use super::budget::{Budget, MESSAGE_OVERHEAD};

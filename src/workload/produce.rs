@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use redis::cluster_async::ClusterConnection;
+use crate::cluster::ClusterConnection;
 use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::Value;
 

@@ -1,7 +1,7 @@
 //! The end of a run: the ledger against what Redis holds (XLEN, XPENDING, a scan of the streams
 //! when something looks lost), shared with `rcstress merge`.
 
-use redis::cluster_async::ClusterConnection;
+use crate::cluster::ClusterConnection;
 use redis::Value;
 
 use super::budget::Budget;

@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use crate::cluster::ClusterConnection;
 use hdrhistogram::Histogram;
-use redis::cluster_async::ClusterConnection;
 use serde::Serialize;
 
 use super::live::Shared;

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::cluster_async::ClusterConnection;
+use crate::cluster::ClusterConnection;
 use tokio::task::JoinSet;
 
 use super::budget::Budget;

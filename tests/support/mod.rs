@@ -60,7 +60,9 @@ pub fn spawn_run(
 }
 
 /// A cluster connection of the test's own, to act behind the workload's back.
-pub async fn connection(cluster: &LocalCluster) -> redis::cluster_async::ClusterConnection {
+pub async fn connection(
+    cluster: &LocalCluster,
+) -> redis_cluster_stress::cluster::ClusterConnection {
     cluster
         .endpoint()
         .cluster_connection(std::time::Duration::from_secs(2))

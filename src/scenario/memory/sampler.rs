@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::cluster::ClusterConnection;
 use redis::aio::MultiplexedConnection;
-use redis::cluster_async::ClusterConnection;
 
 use super::{KeyWatch, MasterMemory, MemorySample};
 use crate::cluster::topology::parse_info_fields;

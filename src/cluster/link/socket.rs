@@ -1,0 +1,327 @@
+//! [`Link`]: one multiplexed TCP connection to one node, with the replies read by
+//! [`super::resp`]. A writer task sends requests in order and queues what each one waits for; a
+//! reader task reads replies and hands them out in the same order.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::{ErrorKind, RedisError, RedisResult, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use super::resp::{self, Decoded};
+
+/// Requests smaller than this are copied into one buffer and written together; larger ones
+/// (pipelines of big messages) are written from their own buffer.
+const COALESCE: usize = 64 * 1024;
+/// The read buffer grows by at least this much.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A clonable handle on one connection; the connection closes when the last clone is dropped.
+#[derive(Clone)]
+pub struct Link {
+    requests: mpsc::UnboundedSender<Request>,
+    db: i64,
+}
+
+struct Request {
+    bytes: Vec<u8>,
+    waiter: Waiter,
+}
+
+/// What one request waits for: `skip` replies to drop, then one reply (`count: None`) or an
+/// array of `count` replies.
+struct Waiter {
+    skip: usize,
+    count: Option<usize>,
+    got: Vec<Value>,
+    reply: oneshot::Sender<RedisResult<Value>>,
+}
+
+/// The waiters, in the order their requests were written, and whether the connection is gone.
+#[derive(Default)]
+struct Queue {
+    waiters: VecDeque<Waiter>,
+    closed: bool,
+}
+
+type Shared = Arc<Mutex<Queue>>;
+
+fn lock(q: &Shared) -> std::sync::MutexGuard<'_, Queue> {
+    q.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The error a request gets when the connection is gone: the one redis-rs gives, which its
+/// cluster layer answers by reconnecting.
+pub fn closed() -> RedisError {
+    RedisError::from(io::Error::from(io::ErrorKind::BrokenPipe))
+}
+
+impl Link {
+    /// Connects, authenticates (AUTH [user] password, SELECT db when not 0) and starts the
+    /// connection's two tasks.
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        settings: &redis::RedisConnectionInfo,
+        nodelay: bool,
+        timeout: Duration,
+    ) -> RedisResult<Link> {
+        let mut stream = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await
+        {
+            Ok(s) => s?,
+            Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut).into()),
+        };
+        stream.set_nodelay(nodelay)?;
+        match tokio::time::timeout(timeout, handshake(&mut stream, settings)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut).into()),
+        }
+        let (rd, wr) = stream.into_split();
+        let queue = Shared::default();
+        let reader = tokio::spawn(read_replies(rd, queue.clone())).abort_handle();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(write_requests(wr, rx, queue, reader));
+        Ok(Link {
+            requests: tx,
+            db: settings.db(),
+        })
+    }
+
+    /// Sends `bytes` and waits for the reply (`count: None`) or for `count` replies after
+    /// skipping `skip`, as an array.
+    pub async fn request(
+        &self,
+        bytes: Vec<u8>,
+        skip: usize,
+        count: Option<usize>,
+    ) -> RedisResult<Value> {
+        let (tx, rx) = oneshot::channel();
+        let waiter = Waiter {
+            skip,
+            count,
+            got: Vec::with_capacity(count.unwrap_or(0)),
+            reply: tx,
+        };
+        self.requests
+            .send(Request { bytes, waiter })
+            .map_err(|_| closed())?;
+        rx.await.unwrap_or_else(|_| Err(closed()))
+    }
+
+    pub fn db(&self) -> i64 {
+        self.db
+    }
+}
+
+/// AUTH and SELECT on the bare stream, before it is shared; replies read with [`resp::decode`].
+async fn handshake(
+    stream: &mut TcpStream,
+    settings: &redis::RedisConnectionInfo,
+) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    let mut auth = None;
+    if let Some(password) = settings.password() {
+        let cmd = pipe.cmd("AUTH");
+        if let Some(user) = settings.username() {
+            cmd.arg(user);
+        }
+        cmd.arg(password);
+        auth = Some(0);
+    }
+    if settings.db() != 0 {
+        pipe.cmd("SELECT").arg(settings.db());
+    }
+    if pipe.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(&pipe.get_packed_pipeline()).await?;
+    let mut buf = Vec::with_capacity(256);
+    for i in 0..pipe.len() {
+        let reply = loop {
+            match resp::decode(&buf).map_err(malformed)? {
+                Decoded::Reply(v, used) => {
+                    buf.drain(..used);
+                    break v;
+                }
+                Decoded::Need(_) => {
+                    if stream.read_buf(&mut buf).await? == 0 {
+                        return Err(closed());
+                    }
+                }
+            }
+        };
+        if let Value::ServerError(e) = reply {
+            return Err(if auth == Some(i) {
+                // As redis-rs says it, so that callers recognise a wrong password the same way.
+                RedisError::from((
+                    ErrorKind::AuthenticationFailed,
+                    "Password authentication failed",
+                ))
+            } else {
+                e.into()
+            });
+        }
+    }
+    Ok(())
+}
+
+fn malformed(m: resp::Malformed) -> RedisError {
+    RedisError::from((ErrorKind::Parse, "malformed reply", m.0.to_string()))
+}
+
+/// Writes requests in order, each after queueing its waiter; small ones waiting together go out
+/// in one write. Ends when every handle is dropped or the connection fails, and then stops the
+/// reader.
+async fn write_requests(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+    queue: Shared,
+    reader: AbortHandle,
+) {
+    let mut out: Vec<u8> = Vec::new();
+    'run: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            if let Err(waiter) = enqueue(&queue, req.waiter) {
+                let _ = waiter.reply.send(Err(closed()));
+                break 'run;
+            }
+            if req.bytes.len() >= COALESCE {
+                if let Err(e) = flush(&mut wr, &mut out).await {
+                    fail_all(&queue, e);
+                    break 'run;
+                }
+                if let Err(e) = wr.write_all(&req.bytes).await {
+                    fail_all(&queue, e.into());
+                    break 'run;
+                }
+            } else {
+                out.extend_from_slice(&req.bytes);
+            }
+            next = rx.try_recv().ok();
+            if next.is_none() || out.len() >= COALESCE {
+                if let Err(e) = flush(&mut wr, &mut out).await {
+                    fail_all(&queue, e);
+                    break 'run;
+                }
+            }
+        }
+    }
+    reader.abort();
+    // Whoever still waits (the loop ended on an error) hears that the connection is closed.
+    fail_all(&queue, closed());
+}
+
+/// Queues a waiter, or gives it back if the connection is already closed.
+fn enqueue(queue: &Shared, waiter: Waiter) -> Result<(), Waiter> {
+    let mut q = lock(queue);
+    if q.closed {
+        return Err(waiter);
+    }
+    q.waiters.push_back(waiter);
+    Ok(())
+}
+
+async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> RedisResult<()> {
+    if !out.is_empty() {
+        wr.write_all(out).await?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Reads replies and hands each to the oldest waiter. On end of stream or an error, every
+/// waiter gets the error and the connection counts as closed.
+async fn read_replies(mut rd: OwnedReadHalf, queue: Shared) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0; // where the next reply begins in `buf`
+    let mut need: usize = 0; // bytes from `start` the next reply needs at least
+    let error = loop {
+        buf.reserve(READ_CHUNK.max((start + need).saturating_sub(buf.len())));
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => break closed(),
+            Ok(_) => {}
+            Err(e) => break e.into(),
+        }
+        let mut failed = None;
+        while buf.len() - start >= need {
+            match resp::decode(&buf[start..]) {
+                Ok(Decoded::Reply(v, used)) => {
+                    start += used;
+                    need = 0;
+                    deliver(&queue, v);
+                    if start == buf.len() {
+                        break;
+                    }
+                }
+                Ok(Decoded::Need(n)) => {
+                    need = n;
+                    break;
+                }
+                Err(m) => {
+                    failed = Some(malformed(m));
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            break e;
+        }
+        // Keep the unread part; move it to the front only when that copies less than was read.
+        if start == buf.len() {
+            buf.clear();
+            start = 0;
+        } else if start > buf.len() / 2 {
+            buf.drain(..start);
+            start = 0;
+        }
+    };
+    fail_all(&queue, error);
+}
+
+/// Gives `v` to the oldest waiter: dropped if it is one to skip, kept until a pipeline's
+/// replies are all there. A reply nobody waits for (its request was cancelled) is dropped.
+fn deliver(queue: &Shared, v: Value) {
+    let mut q = lock(queue);
+    let Some(w) = q.waiters.front_mut() else {
+        return;
+    };
+    if w.skip > 0 {
+        w.skip -= 1;
+        return;
+    }
+    match w.count {
+        None => {}
+        Some(n) => {
+            w.got.push(v);
+            if w.got.len() < n {
+                return;
+            }
+            let w = q.waiters.pop_front().expect("front exists");
+            drop(q);
+            let _ = w.reply.send(Ok(Value::Array(w.got)));
+            return;
+        }
+    }
+    let w = q.waiters.pop_front().expect("front exists");
+    drop(q);
+    let _ = w.reply.send(Ok(v));
+}
+
+/// Marks the connection closed and gives `error` to every waiter.
+fn fail_all(queue: &Shared, error: RedisError) {
+    let waiters = {
+        let mut q = lock(queue);
+        q.closed = true;
+        std::mem::take(&mut q.waiters)
+    };
+    for w in waiters {
+        let _ = w.reply.send(Err(error.clone()));
+    }
+}

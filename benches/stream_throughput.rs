@@ -23,6 +23,10 @@
 //! - `RCSTRESS_BENCH_AOF_NODES` / `RCSTRESS_BENCH_NOAOF_NODES`: use these external clusters
 //!   (host:port,...; password from `REDIS_PASSWORD`) instead of starting local ones.
 
+/// The allocator the `rcstress` binary ships with, so that this measures what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,6 +4,11 @@ use clap::Parser;
 use redis_cluster_stress::cli::Opts;
 use redis_cluster_stress::commands::execute;
 
+/// mimalloc: the cycle allocates a few small buffers per message (replies, commands), and glibc's
+/// malloc and free were a third of the client's instructions.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // redis-rs logs every reconnect attempt at WARN: during a failover that is hundreds of lines.
     // Those failures are counted by kind in the report, so by default only its errors show;

@@ -4,6 +4,10 @@
 //! One test in this binary: it reads the process's peak RSS, which another test running beside
 //! it would raise.
 
+/// The allocator the `rcstress` binary ships with, so that this measures what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod support;
 
 use std::sync::Arc;

@@ -24,6 +24,7 @@
 //! - [`trim`]: `--trim acked | maxlen:N`, bounded streams for long runs, and what trimming removed.
 //! - [`durability`]: WAIT / WAITAOF after each producer pipeline, and what they confirmed.
 //! - [`units`]: numbers as people read them (a leaf: imports nothing of ours).
+//! - [`resp`]: replies read in place from the bytes a node sent (a leaf).
 //! - [`error`]: the one [`Error`] type.
 
 pub mod ceiling;
@@ -40,6 +41,7 @@ pub mod files;
 pub mod metrics;
 pub mod progress;
 pub mod report;
+pub mod resp;
 pub mod scenario;
 pub mod shutdown;
 pub mod storage;

@@ -53,7 +53,7 @@ async fn seven_entries_deleted_behind_its_back_are_exactly_seven_lost() {
         .unwrap();
     let ids: Vec<String> = redis_cluster_stress::stream::parse_entries(&entries)
         .into_iter()
-        .map(|d| d.id)
+        .map(|d| d.id.to_string())
         .collect();
     assert_eq!(ids.len(), K);
     let deleted: usize = redis::cmd("XDEL")

@@ -20,6 +20,8 @@ pub mod settle;
 pub mod snapshot;
 mod words;
 
+/// Entry ids are the stream's; the checker orders and compares them.
+pub use crate::stream::EntryId;
 pub use counts::{Counts, EventCounts, Verdict};
 pub use ledger::Ledger;
 pub use settle::{
@@ -52,18 +54,6 @@ pub enum DeliveryKind {
     DuplicateWrite,
     /// Not a message of this run.
     Unexpected,
-}
-
-/// A stream entry id `ms-seq`, ordered as Redis orders them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct EntryId(pub u64, pub u64);
-
-impl EntryId {
-    /// Parses `1700000000000-3`; `None` for anything else.
-    pub fn parse(id: &str) -> Option<EntryId> {
-        let (ms, seq) = id.split_once('-')?;
-        Some(EntryId(ms.parse().ok()?, seq.parse().ok()?))
-    }
 }
 
 /// Where a delivery came from: the shard key's index and the entry id, so that a second entry

@@ -214,14 +214,6 @@ fn undelivered_messages_on_an_unreadable_shard_are_unverifiable_not_lost() {
 }
 
 #[test]
-fn entry_ids_parse_and_order_as_redis_orders_them() {
-    assert_eq!(EntryId::parse("17-3"), Some(EntryId(17, 3)));
-    assert!(EntryId::parse("17-10") > EntryId::parse("17-9"));
-    assert!(EntryId::parse("18-0") > EntryId::parse("17-99"));
-    assert_eq!(EntryId::parse("x"), None);
-}
-
-#[test]
 fn indeterminate_sends_are_counted_apart() {
     let l = Ledger::new(&[4]);
     for s in 0..4 {

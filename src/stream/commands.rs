@@ -5,7 +5,7 @@ use crate::cluster::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 
-use super::MessageTag;
+use super::{EntryId, MessageTag};
 use crate::{Error, Result};
 
 /// Where every command on `key` goes: the master serving its slot. Worked out once per key, so
@@ -115,14 +115,15 @@ pub fn xreadgroup_cmd(
 }
 
 /// XACK of many ids in one call.
-pub fn xack_cmd<'a>(key: &str, group: &str, ids: impl IntoIterator<Item = &'a str>) -> redis::Cmd {
+pub fn xack_cmd(key: &str, group: &str, ids: impl IntoIterator<Item = EntryId>) -> redis::Cmd {
     let ids = ids.into_iter();
     let n = ids.size_hint().0;
     // An id is at most 41 characters ("<u64>-<u64>"); room for most without growing.
     let mut cmd = redis::Cmd::with_capacity(n + 3, 8 + key.len() + group.len() + n * 24);
     cmd.arg("XACK").arg(key).arg(group);
+    let mut buf = [0; EntryId::MAX_LEN];
     for id in ids {
-        cmd.arg(id);
+        cmd.arg(id.write(&mut buf));
     }
     cmd
 }

@@ -11,6 +11,61 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// A stream entry id `ms-seq`, ordered as Redis orders them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryId(pub u64, pub u64);
+
+impl EntryId {
+    /// The longest id: two decimal u64s and a dash.
+    pub const MAX_LEN: usize = 2 * 20 + 1;
+
+    /// Parses `1700000000000-3`; `None` for anything else.
+    pub fn parse(id: &str) -> Option<EntryId> {
+        EntryId::decode(id.as_bytes())
+    }
+
+    /// [`EntryId::parse`] of the bytes of a reply.
+    pub fn decode(id: &[u8]) -> Option<EntryId> {
+        let dash = id.iter().position(|&b| b == b'-')?;
+        Some(EntryId(decimal(&id[..dash])?, decimal(&id[dash + 1..])?))
+    }
+
+    /// Writes `ms-seq` into `buf` and returns it: no allocation (an XACK carries one per message).
+    pub fn write<'a>(&self, buf: &'a mut [u8; Self::MAX_LEN]) -> &'a [u8] {
+        let mut num = itoa::Buffer::new();
+        let ms = num.format(self.0).as_bytes();
+        buf[..ms.len()].copy_from_slice(ms);
+        buf[ms.len()] = b'-';
+        let start = ms.len() + 1;
+        let seq = num.format(self.1).as_bytes();
+        buf[start..start + seq.len()].copy_from_slice(seq);
+        &buf[..start + seq.len()]
+    }
+}
+
+impl std::fmt::Display for EntryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
+
+/// A decimal u64: digits only (`str::parse` would also take a leading `+`, which Redis and we
+/// never write); one pass, as this runs for every message read.
+fn decimal(part: &[u8]) -> Option<u64> {
+    if part.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in part {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    Some(n)
+}
+
 /// Who sent a message and when: the identity the checker counts by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MessageTag {
@@ -48,21 +103,8 @@ impl MessageTag {
 
     /// Parses the `m` field; `None` for anything we did not write.
     pub fn decode(bytes: &[u8]) -> Option<MessageTag> {
-        // Digits only, at most a u64 (`str::parse` would also take a leading `+`, which we never
-        // write); one pass, as this runs for every message read.
         fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
-            if part.is_empty() {
-                return None;
-            }
-            let mut n: u64 = 0;
-            for &b in part {
-                let digit = b.wrapping_sub(b'0');
-                if digit > 9 {
-                    return None;
-                }
-                n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
-            }
-            T::try_from(n).ok()
+            T::try_from(decimal(part)?).ok()
         }
         let mut parts = bytes.split(|&b| b == b':');
         let tag = MessageTag {
@@ -77,6 +119,28 @@ impl MessageTag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_ids_parse_order_and_print_as_redis_writes_them() {
+        assert_eq!(EntryId::parse("17-3"), Some(EntryId(17, 3)));
+        assert!(EntryId::parse("17-10") > EntryId::parse("17-9"));
+        assert!(EntryId::parse("18-0") > EntryId::parse("17-99"));
+        for bad in [
+            "x",
+            "17",
+            "17-",
+            "-3",
+            "+1-2",
+            "1-2-3",
+            "18446744073709551616-0",
+        ] {
+            assert_eq!(EntryId::parse(bad), None, "{bad}");
+        }
+        let id = EntryId(u64::MAX, u64::MAX);
+        let text = id.to_string();
+        assert_eq!(id.write(&mut [0; EntryId::MAX_LEN]), text.as_bytes());
+        assert_eq!(EntryId::parse(&text), Some(id));
+    }
 
     #[test]
     fn tag_round_trips_and_rejects_foreign_text() {

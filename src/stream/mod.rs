@@ -13,7 +13,7 @@ pub use commands::{
     create_group, master_of, send, send_pipeline, xack_cmd, xadd_capped_cmd, xadd_cmd,
     xautoclaim_cmd, xreadgroup_cmd,
 };
-pub use message::{now_us, MessageTag};
+pub use message::{now_us, EntryId, MessageTag};
 pub use reply::{
     entries, parse_entries, parse_xautoclaim, parse_xreadgroup, reply_bytes, xautoclaim_parts,
     xreadgroup_entries, AutoClaim, Delivery,

@@ -11,7 +11,7 @@ use redis::cluster_routing::SingleNodeRoutingInfo;
 use super::budget::{Budget, MESSAGE_OVERHEAD};
 use super::live::{mark, Shared};
 use super::{ClaimerOptions, Workload};
-use crate::check::{DeliveryKind, Entry, EntryId, Via};
+use crate::check::{DeliveryKind, Entry, Via};
 use crate::cluster::Endpoint;
 use crate::stream::{self, now_us, Delivery};
 
@@ -112,9 +112,7 @@ fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
     let shard = sh.shard_index(key);
     let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
     for d in deliveries {
-        let entry = shard
-            .zip(EntryId::parse(&d.id))
-            .map(|(shard, id)| Entry { shard, id });
+        let entry = shard.map(|shard| Entry { shard, id: d.id });
         let kind = sh.ledger.delivered(d.tag.as_ref(), via, entry);
         if let (DeliveryKind::First, Some(t)) = (kind, &d.tag) {
             let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
@@ -131,7 +129,7 @@ async fn ack(
     deliveries: &[Delivery],
 ) {
     let sent_at = sh.secs();
-    let ids = deliveries.iter().map(|d| d.id.as_str());
+    let ids = deliveries.iter().map(|d| d.id);
     match stream::send(conn, stream::xack_cmd(key, &sh.shards.group, ids), node).await {
         Ok(_) => {
             let now = now_us();

@@ -2,16 +2,22 @@
 //!
 //! redis-rs keeps everything it does for a cluster (slots, routing, MOVED/ASK, reconnecting after
 //! a failover, retries); only the connection to one node is ours on plain TCP with RESP2
-//! ([`Link`]): it reads replies with a hand-written parser ([`resp`]) instead of redis-rs's
-//! general one, which was over half of the client's CPU per message. TLS, Unix sockets and RESP3
-//! keep redis-rs's own [`MultiplexedConnection`].
+//! ([`Link`]): it reads replies with a hand-written parser ([`decode`], on [`crate::resp`])
+//! instead of redis-rs's general one, which was over half of the client's CPU per message. TLS,
+//! Unix sockets and RESP3 keep redis-rs's own [`MultiplexedConnection`].
+//!
+//! One thing the tool does rely on: the reply to an XREADGROUP, when it has entries, comes as
+//! its raw bytes in a [`Value::BulkString`] (which XREADGROUP never answers with), and
+//! `stream::reply` reads the entries from those bytes: building a value per field was most of
+//! what was left of the reading. Over redis-rs's connection the same reply is a value tree, which
+//! `stream::reply` reads too.
 //!
 //! Differences from redis-rs's connection, none of which the tool relies on: no
 //! `CLIENT SETINFO` at connect; no response timeout per connection (the cluster connection's
 //! overall response timeout, which is the same length, bounds every request); in a MULTI/EXEC
 //! pipeline, errors of queued commands are not gathered (EXEC's reply says EXECABORT).
 
-mod resp;
+mod decode;
 mod socket;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -63,7 +69,8 @@ impl ConnectionLike for NodeConnection {
         match self {
             NodeConnection::Link(link) => {
                 let bytes = cmd.get_packed_command();
-                Box::pin(async move { link.request(bytes, 0, None).await })
+                let raw = is_xreadgroup(&bytes);
+                Box::pin(async move { link.request(bytes, 0, None, raw).await })
             }
             NodeConnection::RedisRs(c) => c.req_packed_command(cmd),
         }
@@ -79,7 +86,7 @@ impl ConnectionLike for NodeConnection {
             NodeConnection::Link(link) => {
                 let bytes = pipeline.get_packed_pipeline();
                 Box::pin(async move {
-                    match link.request(bytes, offset, Some(count)).await? {
+                    match link.request(bytes, offset, Some(count), false).await? {
                         Value::Array(replies) => Ok(replies),
                         other => Ok(vec![other]),
                     }
@@ -93,6 +100,39 @@ impl ConnectionLike for NodeConnection {
         match self {
             NodeConnection::Link(link) => link.db(),
             NodeConnection::RedisRs(c) => c.get_db(),
+        }
+    }
+}
+
+/// Whether a packed command is XREADGROUP (as `stream::xreadgroup_cmd` writes it): the
+/// array's header, then the command's name as its first bulk string.
+fn is_xreadgroup(packed: &[u8]) -> bool {
+    const NAME: &[u8] = b"$10\r\nXREADGROUP\r\n";
+    packed
+        .iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|eol| packed[eol + 1..].starts_with(NAME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_xreadgroup_from_its_packed_bytes() {
+        let read = crate::stream::xreadgroup_cmd("k", "g", "c", 10, Some(5));
+        assert!(is_xreadgroup(&read.get_packed_command()));
+        for other in [
+            redis::cmd("XADD")
+                .arg("k")
+                .arg("*")
+                .arg("m")
+                .arg("XREADGROUP")
+                .clone(),
+            redis::cmd("XRANGE").arg("k").arg("-").arg("+").clone(),
+            redis::cmd("PING").clone(),
+        ] {
+            assert!(!is_xreadgroup(&other.get_packed_command()));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! [`Link`]: one multiplexed TCP connection to one node, with the replies read by
-//! [`super::resp`]. A writer task sends requests in order and queues what each one waits for; a
+//! [`super::decode`]. A writer task sends requests in order and queues what each one waits for; a
 //! reader task reads replies and hands them out in the same order.
 
 use std::collections::VecDeque;
@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::resp::{self, Decoded};
+use super::decode::{self, Decoded};
 
 /// Requests smaller than this are copied into one buffer and written together; larger ones
 /// (pipelines of big messages) are written from their own buffer.
@@ -35,10 +35,11 @@ struct Request {
 }
 
 /// What one request waits for: `skip` replies to drop, then one reply (`count: None`) or an
-/// array of `count` replies.
+/// array of `count` replies. `raw`: a stream reply is wanted as its bytes ([`decode::frame`]).
 struct Waiter {
     skip: usize,
     count: Option<usize>,
+    raw: bool,
     got: Vec<Value>,
     reply: oneshot::Sender<RedisResult<Value>>,
 }
@@ -94,17 +95,19 @@ impl Link {
     }
 
     /// Sends `bytes` and waits for the reply (`count: None`) or for `count` replies after
-    /// skipping `skip`, as an array.
+    /// skipping `skip`, as an array. `raw`: the reply, if a non-empty array, comes as its bytes.
     pub async fn request(
         &self,
         bytes: Vec<u8>,
         skip: usize,
         count: Option<usize>,
+        raw: bool,
     ) -> RedisResult<Value> {
         let (tx, rx) = oneshot::channel();
         let waiter = Waiter {
             skip,
             count,
+            raw,
             got: Vec::with_capacity(count.unwrap_or(0)),
             reply: tx,
         };
@@ -119,7 +122,7 @@ impl Link {
     }
 }
 
-/// AUTH and SELECT on the bare stream, before it is shared; replies read with [`resp::decode`].
+/// AUTH and SELECT on the bare stream, before it is shared; replies read with [`decode::decode`].
 async fn handshake(
     stream: &mut TcpStream,
     settings: &redis::RedisConnectionInfo,
@@ -144,7 +147,7 @@ async fn handshake(
     let mut buf = Vec::with_capacity(256);
     for i in 0..pipe.len() {
         let reply = loop {
-            match resp::decode(&buf).map_err(malformed)? {
+            match decode::decode(&buf).map_err(malformed)? {
                 Decoded::Reply(v, used) => {
                     buf.drain(..used);
                     break v;
@@ -171,7 +174,7 @@ async fn handshake(
     Ok(())
 }
 
-fn malformed(m: resp::Malformed) -> RedisError {
+fn malformed(m: decode::Malformed) -> RedisError {
     RedisError::from((ErrorKind::Parse, "malformed reply", m.0.to_string()))
 }
 
@@ -251,7 +254,16 @@ async fn read_replies(mut rd: OwnedReadHalf, queue: Shared) {
         }
         let mut failed = None;
         while buf.len() - start >= need {
-            match resp::decode(&buf[start..]) {
+            let raw = lock(&queue)
+                .waiters
+                .front()
+                .is_some_and(|w| w.raw && w.skip == 0);
+            let read = if raw {
+                decode::frame(&buf[start..])
+            } else {
+                decode::decode(&buf[start..])
+            };
+            match read {
                 Ok(Decoded::Reply(v, used)) => {
                     start += used;
                     need = 0;

@@ -55,17 +55,19 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let kind = *self.buf.get(start).ok_or(Stop::Need(start + 1))?;
         self.pos += 1;
-        let line = self.line()?;
         match kind {
-            b'+' => Ok(Item::Simple(line)),
-            b'-' => Ok(Item::Error(&self.buf[start..self.pos])),
-            b':' => Ok(Item::Int(integer(line)?)),
-            b'$' => match integer(line)? {
+            b'+' => Ok(Item::Simple(self.line()?)),
+            b'-' => {
+                self.line()?;
+                Ok(Item::Error(&self.buf[start..self.pos]))
+            }
+            b':' => Ok(Item::Int(self.number()?)),
+            b'$' => match self.number()? {
                 -1 => Ok(Item::Bulk(None)),
                 len if len < 0 => Err(Stop::Malformed("negative bulk length")),
                 len => self.bulk(len as usize).map(|b| Item::Bulk(Some(b))),
             },
-            b'*' => match integer(line)? {
+            b'*' => match self.number()? {
                 -1 => Ok(Item::Array(None)),
                 n if n < 0 => Err(Stop::Malformed("negative array length")),
                 n => Ok(Item::Array(Some(n as usize))),
@@ -93,6 +95,47 @@ impl<'a> Reader<'a> {
         n.min((self.buf.len() - self.pos) / 3)
     }
 
+    /// The rest of the line as a decimal i64 (an optional minus, then digits), read in the same
+    /// pass that looks for its CRLF: every item but a simple string or an error starts with one.
+    fn number(&mut self) -> Result<i64, Stop> {
+        let buf = self.buf;
+        let mut i = self.pos;
+        let negative = buf.get(i) == Some(&b'-');
+        if negative {
+            i += 1;
+        }
+        let first = i;
+        let mut n: i64 = 0;
+        loop {
+            let Some(&b) = buf.get(i) else {
+                return Err(Stop::Need(i + 2));
+            };
+            if b == b'\r' {
+                break;
+            }
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(Stop::Malformed("integer with a non-digit"));
+            }
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(i64::from(digit)))
+                .ok_or(Stop::Malformed("integer out of range"))?;
+            i += 1;
+        }
+        if i == first {
+            return Err(Stop::Malformed("empty integer"));
+        }
+        match buf.get(i + 1) {
+            None => Err(Stop::Need(i + 2)),
+            Some(b'\n') => {
+                self.pos = i + 2;
+                Ok(if negative { -n } else { n })
+            }
+            Some(_) => Err(Stop::Malformed("CR without LF")),
+        }
+    }
+
     /// The rest of the line, without its CRLF; the position moves past the CRLF.
     fn line(&mut self) -> Result<&'a [u8], Stop> {
         let rest = &self.buf[self.pos..];
@@ -115,7 +158,7 @@ impl<'a> Reader<'a> {
         if self.buf.len() < end + 2 {
             return Err(Stop::Need(end + 2));
         }
-        if &self.buf[end..end + 2] != b"\r\n" {
+        if self.buf[end] != b'\r' || self.buf[end + 1] != b'\n' {
             return Err(Stop::Malformed("bulk string longer than its length"));
         }
         let data = &self.buf[self.pos..end];
@@ -124,34 +167,63 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The length of the first whole reply in `buf`.
-pub fn frame_len(buf: &[u8]) -> Result<usize, Stop> {
-    let mut r = Reader::new(buf);
-    r.skip(0)?;
-    Ok(r.position())
+/// Where the first reply in a buffer ends, found across reads: each call resumes where the last
+/// one stopped, so a large reply arriving in many reads is walked once, not once per read.
+/// Nothing is allocated per item (only a counter per level of nesting).
+#[derive(Debug, Default)]
+pub struct FrameScan {
+    /// Bytes of the reply walked so far.
+    pos: usize,
+    /// Items still to come in each array opened and not finished, innermost last.
+    open: Vec<usize>,
 }
 
-/// A decimal i64 as RESP writes it (an optional minus, then digits).
-fn integer(text: &[u8]) -> Result<i64, Stop> {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    if digits.is_empty() {
-        return Err(Stop::Malformed("empty integer"));
-    }
-    let mut n: i64 = 0;
-    for &b in digits {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return Err(Stop::Malformed("integer with a non-digit"));
+impl FrameScan {
+    /// `Some(len)`: `buf` starts with a whole reply of `len` bytes (and the scan starts over for
+    /// the next one); `None`: more bytes are needed. `buf` must start where it started on the
+    /// previous calls and hold at least what it held then.
+    pub fn scan(&mut self, buf: &[u8]) -> Result<Option<usize>, Stop> {
+        loop {
+            let mut r = Reader { buf, pos: self.pos };
+            let item = match r.item() {
+                Ok(item) => item,
+                Err(Stop::Need(_)) => return Ok(None),
+                Err(bad) => {
+                    *self = FrameScan::default();
+                    return Err(bad);
+                }
+            };
+            self.pos = r.pos;
+            if let Some(left) = self.open.last_mut() {
+                *left -= 1;
+            }
+            if let Item::Array(Some(n)) = item {
+                if n > 0 {
+                    if self.open.len() >= MAX_DEPTH {
+                        *self = FrameScan::default();
+                        return Err(Stop::Malformed("reply nested too deep"));
+                    }
+                    self.open.push(n);
+                }
+            }
+            while self.open.last() == Some(&0) {
+                self.open.pop();
+            }
+            if self.open.is_empty() {
+                let len = self.pos;
+                self.pos = 0;
+                return Ok(Some(len));
+            }
         }
-        n = n
-            .checked_mul(10)
-            .and_then(|n| n.checked_add(i64::from(digit)))
-            .ok_or(Stop::Malformed("integer out of range"))?;
     }
-    Ok(if negative { -n } else { n })
+}
+
+/// The length of the first whole reply in `buf`, `Err(Need)` if it is not all there.
+pub fn frame_len(buf: &[u8]) -> Result<usize, Stop> {
+    match FrameScan::default().scan(buf)? {
+        Some(len) => Ok(len),
+        None => Err(Stop::Need(buf.len() + 1)),
+    }
 }
 
 #[cfg(test)]
@@ -173,21 +245,30 @@ mod tests {
         assert_eq!(r.item(), Err(Stop::Need(text.len() + 1)));
     }
 
-    /// A reply cut anywhere asks for more bytes than it has; whole, its length is exact and
-    /// what follows is not part of it.
+    /// A reply cut anywhere is not whole; whole, its length is exact and what follows is not
+    /// part of it; fed a byte at a time, one scan finds the same ends, reply after reply.
     #[test]
-    fn frame_len_of_cut_and_whole_replies() {
-        let text = b"*2\r\n$5\r\nhello\r\n*1\r\n:7\r\n+NEXT\r\n";
-        let first = text.len() - b"+NEXT\r\n".len();
-        for cut in 0..first {
-            match frame_len(&text[..cut]) {
-                Err(Stop::Need(n)) => assert!(n > cut, "cut {cut}: need {n}"),
-                other => panic!("cut {cut}: {other:?}"),
+    fn frame_scan_finds_where_replies_end() {
+        let text = b"*2\r\n$5\r\nhello\r\n*1\r\n*0\r\n:7\r\n*-1\r\n+NEXT\r\n";
+        // *2 [$5 hello, *1 [*0]] | :7 | *-1 | +NEXT
+        let ends = [23, 27, 32, text.len()];
+        for cut in 0..ends[0] {
+            assert!(
+                matches!(frame_len(&text[..cut]), Err(Stop::Need(n)) if n > cut),
+                "{cut}"
+            );
+        }
+        assert_eq!(frame_len(text), Ok(ends[0]));
+        let mut scan = FrameScan::default();
+        let (mut start, mut found) = (0, Vec::new());
+        for end in 1..=text.len() {
+            if let Some(len) = scan.scan(&text[start..end]).unwrap() {
+                start += len;
+                found.push(start);
             }
         }
-        assert_eq!(frame_len(text), Ok(first));
-        // A large bulk string says how long it is before it arrives.
-        assert_eq!(frame_len(b"$1000\r\nab"), Err(Stop::Need(1009)));
+        assert_eq!(found, ends);
+        assert_eq!(frame_len(b":1\r\n"), Ok(4));
     }
 
     #[test]

@@ -101,18 +101,35 @@ impl MessageTag {
         &buf[..len]
     }
 
-    /// Parses the `m` field; `None` for anything we did not write.
+    /// Parses the `m` field; `None` for anything we did not write. One pass over the bytes
+    /// (digits and two colons, each number at most a u64), as this runs for every message read.
     pub fn decode(bytes: &[u8]) -> Option<MessageTag> {
-        fn number<T: TryFrom<u64>>(part: &[u8]) -> Option<T> {
-            T::try_from(decimal(part)?).ok()
+        let mut numbers = [0u64; 3];
+        let (mut k, mut digits) = (0, 0);
+        for &b in bytes {
+            if b == b':' {
+                if digits == 0 || k == 2 {
+                    return None;
+                }
+                k += 1;
+                digits = 0;
+                continue;
+            }
+            let digit = b.wrapping_sub(b'0');
+            if digit > 9 {
+                return None;
+            }
+            numbers[k] = numbers[k].checked_mul(10)?.checked_add(u64::from(digit))?;
+            digits += 1;
         }
-        let mut parts = bytes.split(|&b| b == b':');
-        let tag = MessageTag {
-            producer: number(parts.next()?)?,
-            seq: number(parts.next()?)?,
-            sent_us: number(parts.next()?)?,
-        };
-        parts.next().is_none().then_some(tag)
+        if k != 2 || digits == 0 {
+            return None;
+        }
+        Some(MessageTag {
+            producer: u32::try_from(numbers[0]).ok()?,
+            seq: numbers[1],
+            sent_us: numbers[2],
+        })
     }
 }
 

@@ -7,43 +7,31 @@ use redis::Value;
 
 use crate::resp::{self, Item, Reader, Stop};
 
-/// What [`decode`] or [`frame`] found at the start of the buffer.
-#[derive(Debug, PartialEq)]
-pub enum Decoded {
-    /// A whole reply and the bytes it took.
-    Reply(Value, usize),
-    /// The reply is not complete: it needs at least this many bytes from the buffer's start.
-    Need(usize),
-}
-
 /// Why a reply cannot be read: the node sent something that is not RESP2.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed(pub &'static str);
 
-/// Reads the first reply in `buf` as a value.
-pub fn decode(buf: &[u8]) -> Result<Decoded, Malformed> {
-    let mut r = Reader::new(buf);
-    finish(value(&mut r, 0), &r)
-}
-
-/// Reads the first reply in `buf` for a request that takes stream entries as they came: a
-/// non-empty array as its raw bytes in a bulk string (see `stream::reply`), anything else
-/// (nil, an error) as [`decode`] reads it.
-pub fn frame(buf: &[u8]) -> Result<Decoded, Malformed> {
-    match Reader::new(buf).item() {
-        Ok(Item::Array(Some(n))) if n > 0 => match resp::frame_len(buf) {
-            Ok(len) => Ok(Decoded::Reply(Value::BulkString(buf[..len].to_vec()), len)),
-            Err(stop) => finish(Err(stop), &Reader::new(buf)),
-        },
-        _ => decode(buf),
+impl From<Stop> for Malformed {
+    fn from(stop: Stop) -> Self {
+        match stop {
+            Stop::Malformed(why) => Malformed(why),
+            Stop::Need(_) => Malformed("reply shorter than it says"),
+        }
     }
 }
 
-fn finish(read: Result<Value, Stop>, r: &Reader) -> Result<Decoded, Malformed> {
-    match read {
-        Ok(v) => Ok(Decoded::Reply(v, r.position())),
-        Err(Stop::Need(n)) => Ok(Decoded::Need(n)),
-        Err(Stop::Malformed(why)) => Err(Malformed(why)),
+/// A whole reply (as [`crate::resp::FrameScan`] delimits it) as a value.
+pub fn decode(frame: &[u8]) -> Result<Value, Malformed> {
+    Ok(value(&mut Reader::new(frame), 0)?)
+}
+
+/// The reply to a request that takes stream entries as they came (see `stream::reply`): a
+/// non-empty array as its raw bytes in a bulk string, anything else (nil, an error) as
+/// [`decode`] reads it.
+pub fn decode_entries(frame: &[u8]) -> Result<Value, Malformed> {
+    match Reader::new(frame).item() {
+        Ok(Item::Array(Some(n))) if n > 0 => Ok(Value::BulkString(frame.to_vec())),
+        _ => decode(frame),
     }
 }
 
@@ -76,16 +64,6 @@ fn value(r: &mut Reader, depth: usize) -> Result<Value, Stop> {
 mod tests {
     use super::*;
 
-    fn whole(text: &[u8]) -> Value {
-        match decode(text) {
-            Ok(Decoded::Reply(v, used)) => {
-                assert_eq!(used, text.len(), "{:?}", String::from_utf8_lossy(text));
-                v
-            }
-            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(text)),
-        }
-    }
-
     const XREADGROUP: &[u8] = b"*1\r\n*2\r\n$1\r\ns\r\n*2\r\n*2\r\n$3\r\n1-0\r\n*4\r\n$1\r\nm\r\n$5\r\n0:1:5\r\n$1\r\nd\r\n$2\r\nxx\r\n*2\r\n$3\r\n2-0\r\n*-1\r\n";
 
     /// Every RESP2 reply reads as redis-rs's own parser reads it.
@@ -109,32 +87,27 @@ mod tests {
             b"*3\r\n:1\r\n*1\r\n+OK\r\n$-1\r\n",
         ] {
             assert_eq!(
-                whole(text),
-                redis::parse_redis_value(text).unwrap(),
+                decode(text),
+                Ok(redis::parse_redis_value(text).unwrap()),
                 "{}",
                 String::from_utf8_lossy(text)
             );
         }
+        assert!(
+            decode(b"*2\r\n:1\r\n").is_err(),
+            "a cut reply is malformed here"
+        );
     }
 
     /// A stream reply comes as its own bytes; nil, an empty array and errors come as values.
     #[test]
-    fn frame_keeps_a_stream_reply_as_bytes() {
-        let mut two = XREADGROUP.to_vec();
-        two.extend_from_slice(b"+NEXT\r\n");
+    fn stream_replies_keep_their_bytes() {
         assert_eq!(
-            frame(&two),
-            Ok(Decoded::Reply(
-                Value::BulkString(XREADGROUP.to_vec()),
-                XREADGROUP.len()
-            ))
+            decode_entries(XREADGROUP),
+            Ok(Value::BulkString(XREADGROUP.to_vec()))
         );
-        assert!(matches!(
-            frame(&XREADGROUP[..XREADGROUP.len() - 1]),
-            Ok(Decoded::Need(n)) if n == XREADGROUP.len()
-        ));
         for text in [&b"*-1\r\n"[..], b"*0\r\n", b"-NOGROUP no\r\n"] {
-            assert_eq!(frame(text), Ok(Decoded::Reply(whole(text), text.len())));
+            assert_eq!(decode_entries(text), decode(text));
         }
     }
 }

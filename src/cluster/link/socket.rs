@@ -14,7 +14,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use super::decode::{self, Decoded};
+use super::decode;
+use crate::resp::FrameScan;
 
 /// Requests smaller than this are copied into one buffer and written together; larger ones
 /// (pipelines of big messages) are written from their own buffer.
@@ -35,7 +36,8 @@ struct Request {
 }
 
 /// What one request waits for: `skip` replies to drop, then one reply (`count: None`) or an
-/// array of `count` replies. `raw`: a stream reply is wanted as its bytes ([`decode::frame`]).
+/// array of `count` replies. `raw`: a stream reply is wanted as its bytes
+/// ([`decode::decode_entries`]).
 struct Waiter {
     skip: usize,
     count: Option<usize>,
@@ -144,19 +146,16 @@ async fn handshake(
         return Ok(());
     }
     stream.write_all(&pipe.get_packed_pipeline()).await?;
-    let mut buf = Vec::with_capacity(256);
+    let (mut buf, mut scan) = (Vec::with_capacity(256), FrameScan::default());
     for i in 0..pipe.len() {
         let reply = loop {
-            match decode::decode(&buf).map_err(malformed)? {
-                Decoded::Reply(v, used) => {
-                    buf.drain(..used);
-                    break v;
-                }
-                Decoded::Need(_) => {
-                    if stream.read_buf(&mut buf).await? == 0 {
-                        return Err(closed());
-                    }
-                }
+            if let Some(len) = scan.scan(&buf).map_err(|s| malformed(s.into()))? {
+                let reply = decode::decode(&buf[..len]).map_err(malformed)?;
+                buf.drain(..len);
+                break reply;
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(closed());
             }
         };
         if let Value::ServerError(e) = reply {
@@ -244,45 +243,15 @@ async fn flush(wr: &mut OwnedWriteHalf, out: &mut Vec<u8>) -> RedisResult<()> {
 async fn read_replies(mut rd: OwnedReadHalf, queue: Shared) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut start = 0; // where the next reply begins in `buf`
-    let mut need: usize = 0; // bytes from `start` the next reply needs at least
+    let mut scan = FrameScan::default(); // how far into that reply we have looked
     let error = loop {
-        buf.reserve(READ_CHUNK.max((start + need).saturating_sub(buf.len())));
+        buf.reserve(READ_CHUNK);
         match rd.read_buf(&mut buf).await {
             Ok(0) => break closed(),
             Ok(_) => {}
             Err(e) => break e.into(),
         }
-        let mut failed = None;
-        while buf.len() - start >= need {
-            let raw = lock(&queue)
-                .waiters
-                .front()
-                .is_some_and(|w| w.raw && w.skip == 0);
-            let read = if raw {
-                decode::frame(&buf[start..])
-            } else {
-                decode::decode(&buf[start..])
-            };
-            match read {
-                Ok(Decoded::Reply(v, used)) => {
-                    start += used;
-                    need = 0;
-                    deliver(&queue, v);
-                    if start == buf.len() {
-                        break;
-                    }
-                }
-                Ok(Decoded::Need(n)) => {
-                    need = n;
-                    break;
-                }
-                Err(m) => {
-                    failed = Some(malformed(m));
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
+        if let Err(e) = deliver_whole(&queue, &buf, &mut start, &mut scan) {
             break e;
         }
         // Keep the unread part; move it to the front only when that copies less than was read.
@@ -295,6 +264,34 @@ async fn read_replies(mut rd: OwnedReadHalf, queue: Shared) {
         }
     };
     fail_all(&queue, error);
+}
+
+/// Hands out every whole reply in `buf` from `start` on, moving `start` past them.
+fn deliver_whole(
+    queue: &Shared,
+    buf: &[u8],
+    start: &mut usize,
+    scan: &mut FrameScan,
+) -> RedisResult<()> {
+    while *start < buf.len() {
+        let rest = &buf[*start..];
+        let Some(len) = scan.scan(rest).map_err(|s| malformed(s.into()))? else {
+            return Ok(());
+        };
+        let raw = lock(queue)
+            .waiters
+            .front()
+            .is_some_and(|w| w.raw && w.skip == 0);
+        let frame = &rest[..len];
+        let reply = if raw {
+            decode::decode_entries(frame)
+        } else {
+            decode::decode(frame)
+        };
+        deliver(queue, reply.map_err(malformed)?);
+        *start += len;
+    }
+    Ok(())
 }
 
 /// Gives `v` to the oldest waiter: dropped if it is one to skip, kept until a pipeline's

@@ -104,8 +104,8 @@ impl ConnectionLike for NodeConnection {
     }
 }
 
-/// Whether a packed command is XREADGROUP (as `stream::xreadgroup_cmd` writes it): the
-/// array's header, then the command's name as its first bulk string.
+/// Whether a packed command is XREADGROUP, its name in capitals (as `stream::xreadgroup_cmd`
+/// writes it): the array's header, then the name as the first bulk string.
 fn is_xreadgroup(packed: &[u8]) -> bool {
     const NAME: &[u8] = b"$10\r\nXREADGROUP\r\n";
     packed
@@ -120,7 +120,14 @@ mod tests {
 
     #[test]
     fn tells_xreadgroup_from_its_packed_bytes() {
-        let read = crate::stream::xreadgroup_cmd("k", "g", "c", 10, Some(5));
+        let read = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("g")
+            .arg("c")
+            .arg("STREAMS")
+            .arg("k")
+            .arg(">")
+            .clone();
         assert!(is_xreadgroup(&read.get_packed_command()));
         for other in [
             redis::cmd("XADD")

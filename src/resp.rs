@@ -218,17 +218,17 @@ impl FrameScan {
     }
 }
 
-/// The length of the first whole reply in `buf`, `Err(Need)` if it is not all there.
-pub fn frame_len(buf: &[u8]) -> Result<usize, Stop> {
-    match FrameScan::default().scan(buf)? {
-        Some(len) => Ok(len),
-        None => Err(Stop::Need(buf.len() + 1)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The length of the first whole reply in `buf`, `Err(Need)` if it is not all there.
+    fn frame_len(buf: &[u8]) -> Result<usize, Stop> {
+        match FrameScan::default().scan(buf)? {
+            Some(len) => Ok(len),
+            None => Err(Stop::Need(buf.len() + 1)),
+        }
+    }
 
     #[test]
     fn reads_items_in_place() {

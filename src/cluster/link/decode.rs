@@ -7,28 +7,16 @@ use redis::Value;
 
 use crate::resp::{self, Item, Reader, Stop};
 
-/// Why a reply cannot be read: the node sent something that is not RESP2.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Malformed(pub &'static str);
-
-impl From<Stop> for Malformed {
-    fn from(stop: Stop) -> Self {
-        match stop {
-            Stop::Malformed(why) => Malformed(why),
-            Stop::Need(_) => Malformed("reply shorter than it says"),
-        }
-    }
-}
-
-/// A whole reply (as [`crate::resp::FrameScan`] delimits it) as a value.
-pub fn decode(frame: &[u8]) -> Result<Value, Malformed> {
-    Ok(value(&mut Reader::new(frame), 0)?)
+/// A whole reply (as [`crate::resp::FrameScan`] delimits it) as a value. `Err`: not RESP2 (a
+/// `Stop::Need` here means the reply is shorter than it says).
+pub fn decode(frame: &[u8]) -> Result<Value, Stop> {
+    value(&mut Reader::new(frame), 0)
 }
 
 /// The reply to a request that takes stream entries as they came (see `stream::reply`): a
 /// non-empty array as its raw bytes in a bulk string, anything else (nil, an error) as
 /// [`decode`] reads it.
-pub fn decode_entries(frame: &[u8]) -> Result<Value, Malformed> {
+pub fn decode_entries(frame: &[u8]) -> Result<Value, Stop> {
     match Reader::new(frame).item() {
         Ok(Item::Array(Some(n))) if n > 0 => Ok(Value::BulkString(frame.to_vec())),
         _ => decode(frame),

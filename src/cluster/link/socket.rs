@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use super::decode;
-use crate::resp::FrameScan;
+use crate::resp::{FrameScan, Stop};
 
 /// Requests smaller than this are copied into one buffer and written together; larger ones
 /// (pipelines of big messages) are written from their own buffer.
@@ -149,7 +149,7 @@ async fn handshake(
     let (mut buf, mut scan) = (Vec::with_capacity(256), FrameScan::default());
     for i in 0..pipe.len() {
         let reply = loop {
-            if let Some(len) = scan.scan(&buf).map_err(|s| malformed(s.into()))? {
+            if let Some(len) = scan.scan(&buf).map_err(malformed)? {
                 let reply = decode::decode(&buf[..len]).map_err(malformed)?;
                 buf.drain(..len);
                 break reply;
@@ -173,51 +173,61 @@ async fn handshake(
     Ok(())
 }
 
-fn malformed(m: decode::Malformed) -> RedisError {
-    RedisError::from((ErrorKind::Parse, "malformed reply", m.0.to_string()))
+/// A reply that is not RESP2 as redis-rs's parse error, which its cluster layer answers by
+/// reconnecting.
+fn malformed(stop: Stop) -> RedisError {
+    let why = match stop {
+        Stop::Malformed(why) => why,
+        Stop::Need(_) => "reply shorter than it says",
+    };
+    RedisError::from((ErrorKind::Parse, "malformed reply", why.to_string()))
 }
 
 /// Writes requests in order, each after queueing its waiter; small ones waiting together go out
 /// in one write. Ends when every handle is dropped or the connection fails, and then stops the
-/// reader.
+/// reader; whoever still waits hears why.
 async fn write_requests(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Request>,
     queue: Shared,
     reader: AbortHandle,
 ) {
+    let error = match write_all_requests(&mut wr, &mut rx, &queue).await {
+        Ok(()) => closed(),
+        Err(e) => e,
+    };
+    reader.abort();
+    fail_all(&queue, error);
+}
+
+/// The writer's loop: until every handle is dropped (`Ok`) or a write fails or the reader
+/// found the connection closed (`Err`).
+async fn write_all_requests(
+    wr: &mut OwnedWriteHalf,
+    rx: &mut mpsc::UnboundedReceiver<Request>,
+    queue: &Shared,
+) -> RedisResult<()> {
     let mut out: Vec<u8> = Vec::new();
-    'run: while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(req) = next.take() {
-            if let Err(waiter) = enqueue(&queue, req.waiter) {
+            if let Err(waiter) = enqueue(queue, req.waiter) {
                 let _ = waiter.reply.send(Err(closed()));
-                break 'run;
+                return Err(closed());
             }
             if req.bytes.len() >= COALESCE {
-                if let Err(e) = flush(&mut wr, &mut out).await {
-                    fail_all(&queue, e);
-                    break 'run;
-                }
-                if let Err(e) = wr.write_all(&req.bytes).await {
-                    fail_all(&queue, e.into());
-                    break 'run;
-                }
+                flush(wr, &mut out).await?;
+                wr.write_all(&req.bytes).await?;
             } else {
                 out.extend_from_slice(&req.bytes);
             }
             next = rx.try_recv().ok();
             if next.is_none() || out.len() >= COALESCE {
-                if let Err(e) = flush(&mut wr, &mut out).await {
-                    fail_all(&queue, e);
-                    break 'run;
-                }
+                flush(wr, &mut out).await?;
             }
         }
     }
-    reader.abort();
-    // Whoever still waits (the loop ended on an error) hears that the connection is closed.
-    fail_all(&queue, closed());
+    Ok(())
 }
 
 /// Queues a waiter, or gives it back if the connection is already closed.
@@ -275,7 +285,7 @@ fn deliver_whole(
 ) -> RedisResult<()> {
     while *start < buf.len() {
         let rest = &buf[*start..];
-        let Some(len) = scan.scan(rest).map_err(|s| malformed(s.into()))? else {
+        let Some(len) = scan.scan(rest).map_err(malformed)? else {
             return Ok(());
         };
         let raw = lock(queue)
@@ -305,22 +315,19 @@ fn deliver(queue: &Shared, v: Value) {
         w.skip -= 1;
         return;
     }
-    match w.count {
-        None => {}
+    let reply = match w.count {
+        None => v,
         Some(n) => {
             w.got.push(v);
             if w.got.len() < n {
                 return;
             }
-            let w = q.waiters.pop_front().expect("front exists");
-            drop(q);
-            let _ = w.reply.send(Ok(Value::Array(w.got)));
-            return;
+            Value::Array(std::mem::take(&mut w.got))
         }
-    }
+    };
     let w = q.waiters.pop_front().expect("front exists");
     drop(q);
-    let _ = w.reply.send(Ok(v));
+    let _ = w.reply.send(Ok(reply));
 }
 
 /// Marks the connection closed and gives `error` to every waiter.

@@ -1,11 +1,11 @@
 //! The commands of the cycle (XADD, XREADGROUP, XACK, XAUTOCLAIM, XGROUP CREATE) and how they
 //! are sent to the master serving their key.
 
-use crate::cluster::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 
 use super::{EntryId, MessageTag};
+use crate::cluster::ClusterConnection;
 use crate::{Error, Result};
 
 /// Where every command on `key` goes: the master serving its slot. Worked out once per key, so

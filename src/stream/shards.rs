@@ -1,9 +1,7 @@
 //! The logical stream sharded over masters: K keys whose hash tags land on different masters.
 
-use crate::cluster::ClusterConnection;
-
 use super::create_group;
-use crate::cluster::{Endpoint, NodeEntry};
+use crate::cluster::{ClusterConnection, Endpoint, NodeEntry};
 use crate::{Error, Result};
 
 /// The logical stream: K shard keys whose hash tags land on (as far as possible) different masters.

@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use crate::cluster::ClusterConnection;
 use rand::Rng;
 use redis::cluster_routing::SingleNodeRoutingInfo;
 
@@ -12,7 +11,7 @@ use super::budget::{Budget, MESSAGE_OVERHEAD};
 use super::live::{mark, Shared};
 use super::{ClaimerOptions, Workload};
 use crate::check::{DeliveryKind, Entry, Via};
-use crate::cluster::Endpoint;
+use crate::cluster::{ClusterConnection, Endpoint};
 use crate::stream::{self, now_us, Delivery};
 
 /// Runs consumer `c` and, each time it crashes, a replacement under a new name on a new connection.

@@ -4,13 +4,13 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::cluster::ClusterConnection;
 use redis::cluster_routing::SingleNodeRoutingInfo;
 use redis::Value;
 
 use super::live::{mark, Shared};
 use super::route::Route;
 use super::Workload;
+use crate::cluster::ClusterConnection;
 use crate::durability::{Confirmation, Durability};
 use crate::metrics::is_indeterminate;
 use crate::stream::{self, now_us, MessageTag};

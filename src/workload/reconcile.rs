@@ -1,7 +1,6 @@
 //! The end of a run: the ledger against what Redis holds (XLEN, XPENDING, a scan of the streams
 //! when something looks lost), shared with `rcstress merge`.
 
-use crate::cluster::ClusterConnection;
 use redis::Value;
 
 use super::budget::Budget;
@@ -9,6 +8,7 @@ use super::live::Shared;
 use super::route::shard_of;
 use super::Workload;
 use crate::check::{settle_undelivered, Counts, ShardScan};
+use crate::cluster::ClusterConnection;
 use crate::stream::{entries, reply_bytes, Shards};
 use crate::trim::{self, Trim};
 

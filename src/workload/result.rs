@@ -3,7 +3,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use crate::cluster::ClusterConnection;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -11,6 +10,7 @@ use super::live::Shared;
 use super::reconcile::{cross_check, settle_run, CrossCheck};
 use super::Workload;
 use crate::check::{Counts, LedgerSnapshot};
+use crate::cluster::ClusterConnection;
 use crate::metrics::{finite, FirstError, Latency, SecondSample};
 use crate::Result;
 

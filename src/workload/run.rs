@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::cluster::ClusterConnection;
 use tokio::task::JoinSet;
 
 use super::budget::Budget;
@@ -16,7 +15,7 @@ use super::route::Route;
 use super::Workload;
 use super::MAX_LATE;
 use crate::check::Ledger;
-use crate::cluster::Endpoint;
+use crate::cluster::{ClusterConnection, Endpoint};
 use crate::metrics::{new_histogram, ErrorLog, Series};
 use crate::stream::{now_us, Shards};
 use crate::trim::{self, Trim};

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use crate::cluster::ClusterConnection;
 use redis::aio::MultiplexedConnection;
 
 use super::{KeyWatch, MasterMemory, MemorySample};
 use crate::cluster::topology::parse_info_fields;
+use crate::cluster::ClusterConnection;
 use crate::metrics::finite;
 use crate::stream::Shards;
 use crate::workload::Live;

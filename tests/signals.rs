@@ -15,7 +15,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use support::pid_alive;
 
-/// The tool, started with stdout and stderr in files of a temp dir.
+/// The tool, started with stdout and stderr in files of a temp dir, and a TMPDIR of its own:
+/// every run removes the stale dirs of dead runs it finds in its TMPDIR, so a shared one would let
+/// another test's run remove the dir a test is about to look for.
 struct Tool {
     child: Child,
     dir: tempfile::TempDir,
@@ -27,7 +29,14 @@ impl Tool {
         let dir = tempfile::tempdir().unwrap();
         // A password of ours, so that we can look for it in argv, environments and output.
         let password = format!("sig-test-pw-{}", std::process::id());
-        let mut cmd = command(dir.path(), args, &[("REDIS_PASSWORD", &password)]);
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let tmp = tmp.display().to_string();
+        let mut cmd = command(
+            dir.path(),
+            args,
+            &[("REDIS_PASSWORD", &password), ("TMPDIR", &tmp)],
+        );
         cmd.stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
             .stdin(Stdio::null());
@@ -41,6 +50,22 @@ impl Tool {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The TMPDIR the tool was given.
+    fn tmp(&self) -> PathBuf {
+        self.dir.path().join("tmp")
+    }
+
+    /// The tool's temp dirs (`rcstress-<pid>-*` in its TMPDIR).
+    fn temp_dirs(&self) -> Vec<PathBuf> {
+        let prefix = format!("rcstress-{}-", self.pid());
+        std::fs::read_dir(self.tmp())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.path())
+            .collect()
     }
 
     fn stdout(&self) -> String {
@@ -106,17 +131,6 @@ impl Drop for Tool {
             let _ = self.child.wait();
         }
     }
-}
-
-/// The temp dirs of a tool process (`rcstress-<pid>-*` in the temp dir).
-fn temp_dirs_of(pid: u32) -> Vec<PathBuf> {
-    let prefix = format!("rcstress-{pid}-");
-    std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-        .collect()
 }
 
 /// Asserts every pid is gone (a zombie waiting for its new parent counts as gone), within a bound.
@@ -267,10 +281,9 @@ fn wait_until_running(tool: &mut Tool, nodes: &[u32]) {
 fn run_stops_clean_on(sig: Signal) {
     let mut tool = Tool::start(LONG_RUN);
     let nodes = tool.nodes(3);
-    let tool_pid = tool.pid();
     assert_no_secret_in_ps(&nodes, &tool.password);
     wait_until_running(&mut tool, &nodes);
-    let dirs = temp_dirs_of(tool_pid);
+    let dirs = tool.temp_dirs();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let json = tool.dir.path().join("r.json");
     tool.signal(sig);
@@ -284,10 +297,7 @@ fn run_stops_clean_on(sig: Signal) {
     assert_eq!(report["ended_by"], "stopped");
     assert_eq!(report["status"], "interrupted, partial report");
     assert_dead(&nodes, &format!("run + {sig}"));
-    assert!(
-        temp_dirs_of(tool_pid).is_empty(),
-        "temp dir left after {sig}"
-    );
+    assert!(tool.temp_dirs().is_empty(), "temp dir left after {sig}");
 }
 
 #[test]
@@ -305,7 +315,6 @@ fn run_stops_clean_on_sigterm() {
 fn sigkill_leaves_only_a_dir_that_the_next_run_removes(args: &[&str]) {
     let mut tool = Tool::start(args);
     let nodes = tool.nodes(3);
-    let tool_pid = tool.pid();
     if args[0] == "run" {
         wait_until_running(&mut tool, &nodes);
     } else {
@@ -317,7 +326,7 @@ fn sigkill_leaves_only_a_dir_that_the_next_run_removes(args: &[&str]) {
     let (status, _, _) = tool.finish(Duration::from_secs(10));
     assert_eq!(status.code(), None, "killed by a signal");
     assert_dead(&nodes, "SIGKILL");
-    let stale = temp_dirs_of(tool_pid);
+    let stale = tool.temp_dirs();
     assert_eq!(stale.len(), 1, "the killed run's dir: {stale:?}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -332,7 +341,7 @@ fn sigkill_leaves_only_a_dir_that_the_next_run_removes(args: &[&str]) {
             "--messages",
             "10",
         ],
-        &[],
+        &[("TMPDIR", &tool.tmp().display().to_string())],
         Duration::from_secs(60),
     );
     assert_eq!(out.code(), Some(0), "{out}");
@@ -367,10 +376,16 @@ fn a_panic_still_cleans_up() {
     // Orphans of the tool would be reparented to us: then they are ours to find by pid below.
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // A TMPDIR of its own, so that no other test's run removes the dir in its place.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
     let mut cmd = command(
         dir.path(),
         &["cluster", "up", "--masters", "3", "--replicas", "0"],
-        &[("RCSTRESS_TEST_PANIC", "1")],
+        &[
+            ("RCSTRESS_TEST_PANIC", "1"),
+            ("TMPDIR", &tmp.display().to_string()),
+        ],
     );
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

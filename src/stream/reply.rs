@@ -102,8 +102,8 @@ pub fn xreadgroup_entries(v: Value) -> Vec<Delivery> {
     }
 }
 
-/// The deliveries in the raw bytes of an XREADGROUP reply: `[[key, [[id, [f, v, ...] | nil],
-/// ...]], ...]`, read in place; the tag is the value of the field `m`.
+/// The deliveries in the raw bytes of an XREADGROUP reply: `[[key, [entry, ...]], ...]`, read
+/// in place.
 fn raw_xreadgroup(raw: &[u8]) -> Result<Vec<Delivery>, Stop> {
     let mut r = Reader::new(raw);
     let mut out = Vec::new();
@@ -115,36 +115,40 @@ fn raw_xreadgroup(raw: &[u8]) -> Result<Vec<Delivery>, Stop> {
         let n = array(&mut r)?;
         out.reserve(r.capacity_for(n));
         for _ in 0..n {
-            if array(&mut r)? != 2 {
-                return Err(Stop::Malformed("entry is not [id, fields]"));
-            }
-            let id = match r.item()? {
-                Item::Bulk(Some(id)) => EntryId::decode(id),
-                _ => None,
-            };
-            let mut tag = None;
-            match r.item()? {
-                Item::Array(Some(fields)) => {
-                    for _ in 0..fields / 2 {
-                        let field = r.item()?;
-                        let value = r.item()?;
-                        if let (Item::Bulk(Some(b"m")), Item::Bulk(Some(v))) = (field, value) {
-                            tag = tag.or_else(|| MessageTag::decode(v));
-                        }
-                    }
-                    if fields % 2 == 1 {
-                        r.skip(0)?;
-                    }
-                }
-                Item::Array(None) | Item::Bulk(None) => {} // deleted while pending
-                _ => return Err(Stop::Malformed("entry fields are not an array")),
-            }
-            if let Some(id) = id {
-                out.push(Delivery { id, tag });
-            }
+            out.extend(raw_entry(&mut r)?);
         }
     }
     Ok(out)
+}
+
+/// One entry, `[id, [f, v, ...] | nil]`: `None` if its id is not one; the tag is the value of
+/// the field `m`.
+fn raw_entry(r: &mut Reader) -> Result<Option<Delivery>, Stop> {
+    if array(r)? != 2 {
+        return Err(Stop::Malformed("entry is not [id, fields]"));
+    }
+    let id = match r.item()? {
+        Item::Bulk(Some(id)) => EntryId::decode(id),
+        _ => None,
+    };
+    let mut tag = None;
+    match r.item()? {
+        Item::Array(Some(fields)) => {
+            for _ in 0..fields / 2 {
+                let field = r.item()?;
+                let value = r.item()?;
+                if let (Item::Bulk(Some(b"m")), Item::Bulk(Some(v))) = (field, value) {
+                    tag = tag.or_else(|| MessageTag::decode(v));
+                }
+            }
+            if fields % 2 == 1 {
+                r.skip(0)?;
+            }
+        }
+        Item::Array(None) | Item::Bulk(None) => {} // deleted while pending
+        _ => return Err(Stop::Malformed("entry fields are not an array")),
+    }
+    Ok(id.map(|id| Delivery { id, tag }))
 }
 
 /// The length of the array that must come next.

@@ -75,16 +75,12 @@ impl Link {
         nodelay: bool,
         timeout: Duration,
     ) -> RedisResult<Link> {
-        let mut stream = match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await
-        {
-            Ok(s) => s?,
-            Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut).into()),
-        };
+        let mut stream = within(timeout, async {
+            Ok(TcpStream::connect((host, port)).await?)
+        })
+        .await?;
         stream.set_nodelay(nodelay)?;
-        match tokio::time::timeout(timeout, handshake(&mut stream, settings)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(io::Error::from(io::ErrorKind::TimedOut).into()),
-        }
+        within(timeout, handshake(&mut stream, settings)).await?;
         let (rd, wr) = stream.into_split();
         let queue = Shared::default();
         let reader = tokio::spawn(read_replies(rd, queue.clone())).abort_handle();
@@ -122,6 +118,16 @@ impl Link {
     pub fn db(&self) -> i64 {
         self.db
     }
+}
+
+/// `step`, or a timed-out I/O error (as redis-rs gives it) if it takes longer than `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    step: impl std::future::Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    tokio::time::timeout(timeout, step)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::from(io::ErrorKind::TimedOut).into()))
 }
 
 /// AUTH and SELECT on the bare stream, before it is shared; replies read with [`decode::decode`].

@@ -46,6 +46,13 @@ struct Waiter {
     reply: oneshot::Sender<RedisResult<Value>>,
 }
 
+impl Waiter {
+    /// Whether the waiter has all it waits for: a pipeline's replies, once those to skip are gone.
+    fn complete(&self) -> bool {
+        self.skip == 0 && self.count.is_some_and(|n| self.got.len() >= n)
+    }
+}
+
 /// The waiters, in the order their requests were written, and whether the connection is gone.
 #[derive(Default)]
 struct Queue {
@@ -109,6 +116,11 @@ impl Link {
             got: Vec::with_capacity(count.unwrap_or(0)),
             reply: tx,
         };
+        if waiter.complete() {
+            // Nothing to wait for (a pipeline with no commands): nothing to send either, as no
+            // waiter would own the replies of what was sent.
+            return Ok(Value::Array(Vec::new()));
+        }
         self.requests
             .send(Request { bytes, waiter })
             .map_err(|_| closed())?;
@@ -311,25 +323,26 @@ fn deliver_whole(
 }
 
 /// Gives `v` to the oldest waiter: dropped if it is one to skip, kept until a pipeline's
-/// replies are all there. A reply nobody waits for (its request was cancelled) is dropped.
+/// replies are all there (a pipeline of none is answered once the skipped are gone). A reply
+/// nobody waits for (its request was cancelled) is dropped.
 fn deliver(queue: &Shared, v: Value) {
     let mut q = lock(queue);
     let Some(w) = q.waiters.front_mut() else {
         return;
     };
-    if w.skip > 0 {
+    let reply = if w.skip > 0 {
         w.skip -= 1;
-        return;
-    }
-    let reply = match w.count {
-        None => v,
-        Some(n) => {
-            w.got.push(v);
-            if w.got.len() < n {
-                return;
-            }
-            Value::Array(std::mem::take(&mut w.got))
-        }
+        None
+    } else if w.count.is_none() {
+        Some(v)
+    } else {
+        w.got.push(v);
+        None
+    };
+    let reply = match reply {
+        Some(v) => v,
+        None if w.complete() => Value::Array(std::mem::take(&mut w.got)),
+        None => return,
     };
     let w = q.waiters.pop_front().expect("front exists");
     drop(q);

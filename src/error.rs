@@ -57,6 +57,11 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// A network partition was asked for and no private network namespace can be had (user
+    /// namespaces refused, `nft` or `ip` missing), or the cluster is not one rcstress can cut.
+    #[error("{0}")]
+    NoPrivateNetwork(String),
+
     /// A file or process operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -91,6 +96,7 @@ impl Error {
             Error::ClusterUnavailable(_) | Error::Timeout { .. } | Error::Redis { .. } => 5,
             Error::Auth { .. } => 6,
             Error::Io { .. } => 7,
+            Error::NoPrivateNetwork(_) => 8,
         }
     }
 

@@ -22,6 +22,14 @@ fn main() {
         )
         .try_init();
     let opts = parse_or_exit();
+    // A partition needs a network namespace of our own, and the kernel makes one only for a
+    // process that has no other thread yet: before the runtime starts.
+    if opts.needs_private_network() {
+        if let Err(e) = redis_cluster_stress::cluster::netns::enter() {
+            eprintln!("Error: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -271,6 +271,19 @@ impl Ledger {
         }
     }
 
+    /// Calls `f(producer, seq, sets)` for every message that was attempted, with bit `s` of
+    /// `sets` set for each set `s` it is in (folded messages read as settled unless they are
+    /// exceptions).
+    pub fn for_each_attempted(&self, mut f: impl FnMut(u32, u64, u8)) {
+        for (p, b) in self.books.iter().enumerate() {
+            b.for_each_word(|base, w| {
+                for i in set_bits(w.sets[ATTEMPTED]) {
+                    f(p as u32, base + i, w.message(i));
+                }
+            });
+        }
+    }
+
     /// Heap bytes of the ledger at its peak (for the memory figure): the chunks alive at once
     /// at their most, plus the chunk slots and the exceptions.
     pub fn heap_bytes(&self) -> usize {

@@ -32,6 +32,20 @@ pub struct Opts {
     pub command: Command,
 }
 
+impl Opts {
+    /// True when the command cuts the network (a partition fault): then the whole process must
+    /// run in a private network namespace, made before any thread starts.
+    pub fn needs_private_network(&self) -> bool {
+        match &self.command {
+            Command::Scenario(ScenarioCommand::Durability(a)) => a
+                .faults
+                .contains(&crate::scenario::durability::Fault::Partition),
+            Command::Scenario(ScenarioCommand::Failover(a)) => a.partition.is_some(),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the cycle for a fixed number of messages (or a duration) and report.
@@ -197,6 +211,8 @@ pub struct RunArgs {
     /// none | wait:N[:TIMEOUT_MS] | waitaof:LOCAL:REPLICAS[:TIMEOUT_MS].
     #[arg(long, default_value = "none", value_name = "MODE")]
     pub durability: crate::durability::Durability,
+    #[command(flatten)]
+    pub client_timeout: scenario::ClientTimeout,
     /// Trim the streams while the run goes on: none | acked (behind the consumer group, never an
     /// unread or pending entry) | maxlen:N (XADD MAXLEN ~ N, as an application capping its
     /// stream; what is trimmed unread is counted as trimmed_unread). Default: acked with

@@ -128,6 +128,16 @@ pub struct Consumers {
     pub consumers: Option<u16>,
 }
 
+/// How long a producer waits for a node's reply.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClientTimeout {
+    /// Seconds a producer waits for a node's reply before it counts the send as timed out
+    /// (indeterminate), also RCSTRESS_RESPONSE_TIMEOUT. Default 2; a pause fault's runs default
+    /// to longer than the pause, as redis-py (no timeout) or Lettuce (60 s) would wait.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub response_timeout: Option<f64>,
+}
+
 /// The claimer's threshold.
 #[derive(Debug, Args, Clone)]
 pub struct Claim {
@@ -170,8 +180,18 @@ pub struct FailoverArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000), conflicts_with = "manual_failover")]
     pub pause_ms: Option<u64>,
     /// CLUSTER FAILOVER on a replica instead of killing the master.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "partition")]
     pub manual_failover: bool,
+    /// Cut each master off the network instead of killing it, in this shape: isolate-master
+    /// (from every other node; the client still reaches it), halves, bridge or one-way. Runs the
+    /// whole scenario in a private network namespace (no root needed).
+    #[arg(long, value_name = "SHAPE", conflicts_with = "pause_ms")]
+    pub partition: Option<crate::cluster::partition::Shape>,
+    /// How long each partition lasts before it heals, ms (default 6000).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000), requires = "partition")]
+    pub partition_ms: Option<u64>,
+    #[command(flatten)]
+    pub client_timeout: ClientTimeout,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -224,16 +244,28 @@ pub struct AofCases {
 /// `scenario durability`: AOF everysec and min-replicas are set per mode.
 #[derive(Debug, Args, Clone)]
 pub struct DurabilityArgs {
-    /// The modes to compare (none, wait:N[:MS], waitaof:L:R[:MS], min-replicas:N).
+    /// The modes to compare (none, wait:N[:MS], waitaof:L:R[:MS], min-replicas:N[:MAXLAG_S]);
+    /// default none,wait:1,waitaof:1:0,waitaof:0:1,waitaof:1:1,min-replicas:1,min-replicas:1:1,
+    /// less the modes the server lacks (WAITAOF before Redis 7.2), with a note.
+    #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
+    pub durability_modes: Vec<durability::Mode>,
+    /// The faults: none (fault-free closed loop, the cost), pause (a client that waits longer
+    /// than the pause), pause-short (a client that gives up after 2 s), partition (--partition's
+    /// shape), shard-kill.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "none,wait:1,waitaof:1:0,waitaof:0:1,min-replicas:1"
+        default_value = "none,pause,partition,shard-kill"
     )]
-    pub durability_modes: Vec<durability::Mode>,
-    /// The faults (none: fault-free closed loop for the cost; pause; shard-kill).
-    #[arg(long, value_delimiter = ',', default_value = "none,pause,shard-kill")]
     pub faults: Vec<durability::Fault>,
+    /// The partition fault's shape: isolate-master, halves, bridge or one-way.
+    #[arg(long, value_name = "SHAPE", default_value = "isolate-master")]
+    pub partition: crate::cluster::partition::Shape,
+    /// How long the partition fault lasts, ms (default 6000; must exceed --node-timeout).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub partition_ms: Option<u64>,
+    #[command(flatten)]
+    pub client_timeout: ClientTimeout,
     /// Open-loop rate of the fault runs, msg/s (default 3000).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,

@@ -7,13 +7,17 @@
 //! - [`topology`]: parsers for `CLUSTER INFO` / `CLUSTER NODES`.
 //! - [`tls`]: TLS settings of a client and the throwaway CA of an embedded TLS cluster.
 //! - [`server`]: which server binary an embedded cluster runs.
+//! - [`netns`] and [`partition`]: a private network namespace for the run, and partitions (drop
+//!   rules between nodes on their own loopback addresses) made inside it.
 //! - [`ClusterConnection`]: redis-rs's cluster client over our own connection to each node.
 
 mod endpoint;
 mod facts;
 mod link;
 mod local;
+pub mod netns;
 mod options;
+pub mod partition;
 mod process;
 pub mod server;
 pub mod tls;

@@ -87,6 +87,12 @@ pub struct LocalClusterOptions {
     /// `min-replicas-to-write` on every master: writes are refused (NOREPLICAS) unless this many
     /// replicas are connected and lag at most `min-replicas-max-lag` (10 s).
     pub min_replicas_to_write: Option<u32>,
+    /// `min-replicas-max-lag` in seconds (Redis's default: 10): how stale a replica's last
+    /// acknowledgement may be and still count for `min_replicas_to_write`.
+    pub min_replicas_max_lag_s: Option<u32>,
+    /// Each node on its own loopback address (127.0.0.2 onwards, with `bind-source-addr`), so
+    /// that a partition can cut a pair of nodes while the client on 127.0.0.1 reaches all.
+    pub own_addresses: bool,
 }
 
 impl Default for LocalClusterOptions {
@@ -106,6 +112,8 @@ impl Default for LocalClusterOptions {
             server: None,
             data_dir: None,
             min_replicas_to_write: None,
+            min_replicas_max_lag_s: None,
+            own_addresses: false,
         }
     }
 }
@@ -125,6 +133,8 @@ impl fmt::Debug for LocalClusterOptions {
             .field("server", &self.server)
             .field("data_dir", &self.data_dir)
             .field("min_replicas_to_write", &self.min_replicas_to_write)
+            .field("min_replicas_max_lag_s", &self.min_replicas_max_lag_s)
+            .field("own_addresses", &self.own_addresses)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ pub mod scenario;
 
 pub use cluster::{parse_nodes, resolve_cluster, ClusterSource};
 pub use env::{Env, Origin};
+pub(crate) use run::response_timeout_ms;
 pub use run::{resolve_run, RunSettings};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{resolve_cluster, ClusterSource, Env};
+use crate::cli::scenario::ClientTimeout;
 use crate::cli::RunArgs;
 use crate::trim::Trim;
 use crate::workload::{ClaimerOptions, Workload};
@@ -18,6 +19,22 @@ pub struct RunSettings {
     pub strict: bool,
     /// Rewrite `json` this often during the run (`None`: only at the end).
     pub checkpoint: Option<Duration>,
+}
+
+/// The producers' response timeout in ms: `--response-timeout`, else RCSTRESS_RESPONSE_TIMEOUT
+/// (seconds), else `None` (the 2 s default).
+pub(crate) fn response_timeout_ms(t: &ClientTimeout, env: &Env) -> Result<Option<u64>> {
+    let secs = match (t.response_timeout, env.get("RCSTRESS_RESPONSE_TIMEOUT")) {
+        (Some(s), _) => s,
+        (None, Some(text)) => crate::cli::parse_secs(text).map_err(|e| {
+            Error::Config(format!(
+                "{}: {e}",
+                env.describe("RCSTRESS_RESPONSE_TIMEOUT")
+            ))
+        })?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some((secs * 1000.0).ceil() as u64))
 }
 
 /// Resolves `rcstress run`'s flags against the environment.
@@ -74,6 +91,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
         deadline_ms: timeout_ms,
         quiet_ms: (args.autoclaim_idle * 3).max(5_000),
         durability: args.durability,
+        response_timeout_ms: response_timeout_ms(&args.client_timeout, env)?,
         trim: args.trim.unwrap_or(match args.duration {
             Some(_) => Trim::Acked,
             None => Trim::None,

@@ -133,11 +133,17 @@ fn failover_options(a: &FailoverArgs, env: &Env) -> Result<failover::FailoverOpt
     let mut local = with_shape(&a.shape);
     local.server = a.server.clone();
     let cluster = embedded(local, env, "failover", "it kills its nodes")?;
-    let fault = match (a.pause_ms, a.manual_failover) {
-        (Some(ms), _) => failover::Fault::Pause { ms },
-        (None, true) => failover::Fault::ManualFailover,
-        (None, false) => failover::Fault::Kill,
+    let fault = match (a.pause_ms, a.manual_failover, a.partition) {
+        (Some(ms), _, _) => failover::Fault::Pause { ms },
+        (None, true, _) => failover::Fault::ManualFailover,
+        (None, false, Some(shape)) => failover::Fault::Partition {
+            shape,
+            ms: a.partition_ms.unwrap_or(failover::DEFAULT_PARTITION_MS),
+        },
+        (None, false, None) => failover::Fault::Kill,
     };
+    let mut workload = common_load(&d.workload, &a.common);
+    workload.response_timeout_ms = super::response_timeout_ms(&a.client_timeout, env)?;
     Ok(failover::FailoverOptions {
         masters: cluster.masters,
         replicas_per_master: cluster.replicas_per_master,
@@ -146,7 +152,7 @@ fn failover_options(a: &FailoverArgs, env: &Env) -> Result<failover::FailoverOpt
         kills: a.kills.map(|k| k as usize),
         fault,
         restart: a.restart,
-        workload: common_load(&d.workload, &a.common),
+        workload,
         server: cluster.server,
         data_dir: cluster.data_dir,
         ..d
@@ -246,6 +252,7 @@ fn durability_options(a: &DurabilityArgs, env: &Env) -> Result<durability::Durab
     let k = &c.clients;
     let mut workload = load(&d.workload, &k.producers, Some(&k.consumers), None);
     workload.deadline_ms = deadline_ms(&c.messages).unwrap_or(workload.deadline_ms);
+    workload.response_timeout_ms = super::response_timeout_ms(&a.client_timeout, env)?;
     Ok(durability::DurabilityOptions {
         // Its own default node-timeout (2 s) unless one was given.
         cluster: LocalClusterOptions {
@@ -256,13 +263,19 @@ fn durability_options(a: &DurabilityArgs, env: &Env) -> Result<durability::Durab
                 .unwrap_or(d.cluster.node_timeout_ms),
             ..cluster
         },
-        modes: a.durability_modes.clone(),
+        modes: match a.durability_modes.is_empty() {
+            true => durability::Mode::all(),
+            false => a.durability_modes.clone(),
+        },
+        default_modes: a.durability_modes.is_empty(),
         faults: a.faults.clone(),
         repeat: a.nodes.repeat.map_or(d.repeat, |r| r as usize),
         messages: c.messages.messages.unwrap_or(d.messages),
         rate: a.rate.unwrap_or(d.rate),
         duration_s: a.duration.unwrap_or(d.duration_s),
         pause_ms: a.pause_ms.unwrap_or(d.pause_ms),
+        partition: a.partition,
+        partition_ms: a.partition_ms.unwrap_or(d.partition_ms),
         allow_memory_fs: a.allow_memory_fs,
         workload,
         ..d

@@ -22,6 +22,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::cluster::partition::Shape;
 use crate::cluster::{LocalCluster, LocalClusterOptions};
 use crate::scenario::{RunEnd, ScenarioReport};
 use crate::workload::{self, Live, RunResult, Workload};
@@ -43,7 +44,14 @@ pub enum Fault {
     Pause { ms: u64 },
     /// `CLUSTER FAILOVER` on a replica: a coordinated switch, the control where nothing may be lost.
     ManualFailover,
+    /// The master cut off the network for `ms` in `shape` (its clients still reach it), then
+    /// healed: it acknowledges writes until it notices it lost the majority, and they are
+    /// discarded when it learns of its replica's promotion.
+    Partition { shape: Shape, ms: u64 },
 }
+
+/// How long a partition lasts by default: past node-timeout (2 s here) and an election.
+pub const DEFAULT_PARTITION_MS: u64 = 6_000;
 
 impl FromStr for Fault {
     type Err = String;
@@ -53,6 +61,20 @@ impl FromStr for Fault {
             spec.strip_prefix("pause(")
                 .and_then(|r| r.strip_suffix(')'))
         });
+        if let Some(rest) = spec.strip_prefix("partition") {
+            let mut parts = rest.trim_start_matches(':').split(':');
+            let shape = match parts.next().filter(|p| !p.is_empty()) {
+                Some(p) => p.parse::<Shape>()?,
+                None => Shape::IsolateMaster,
+            };
+            let ms = match parts.next() {
+                Some(ms) => ms.parse::<u64>().ok().filter(|ms| *ms > 0).ok_or_else(|| {
+                    format!("'{s}': the partition needs a duration in ms above 0, e.g. partition:halves:6000")
+                })?,
+                None => DEFAULT_PARTITION_MS,
+            };
+            return Ok(Fault::Partition { shape, ms });
+        }
         match (spec.as_str(), pause_ms) {
             ("kill", _) => Ok(Fault::Kill),
             ("manual" | "failover" | "manual-failover", _) => Ok(Fault::ManualFailover),
@@ -63,7 +85,7 @@ impl FromStr for Fault {
                 )),
             },
             _ => Err(format!(
-                "'{s}' is not a fault; use kill, pause:MS (e.g. pause:7000) or manual"
+                "'{s}' is not a fault; use kill, pause:MS (e.g. pause:7000), manual or partition:SHAPE:MS"
             )),
         }
     }
@@ -75,6 +97,7 @@ impl fmt::Display for Fault {
             Fault::Kill => f.write_str("kill"),
             Fault::Pause { ms } => write!(f, "pause:{ms}"),
             Fault::ManualFailover => f.write_str("manual"),
+            Fault::Partition { shape, ms } => write!(f, "partition:{shape}:{ms}"),
         }
     }
 }
@@ -152,6 +175,16 @@ impl FailoverOptions {
         if self.node_timeout_ms < 100 {
             return bad("--node-timeout must be at least 100 ms");
         }
+        if let Fault::Partition { ms, .. } = self.fault {
+            if ms <= self.node_timeout_ms {
+                return bad("--partition-ms must exceed --node-timeout for the partition to cause a failover");
+            }
+            if !crate::cluster::netns::is_private() {
+                return Err(Error::NoPrivateNetwork(
+                    "the partition fault needs the run in its own network namespace (rcstress makes one for --partition; a library caller calls cluster::netns::enter first)".into(),
+                ));
+            }
+        }
         if self.workload.rate.is_none() {
             return bad(
                 "failover needs an open-loop --rate so that the load runs through every fault",
@@ -180,7 +213,7 @@ impl FailoverOptions {
     /// (Redis waits 2 × node-timeout between attempts), and the pause itself.
     fn step_timeout(&self) -> Duration {
         let pause = match self.fault {
-            Fault::Pause { ms } => ms,
+            Fault::Pause { ms } | Fault::Partition { ms, .. } => ms,
             _ => 0,
         };
         Duration::from_millis(6 * self.node_timeout_ms + pause + 10_000)
@@ -232,6 +265,10 @@ pub struct KillRecord {
     /// The same on the other masters' shards.
     pub other_shards_p99_us: u64,
     pub restarted: Option<Rejoin>,
+    /// A partition's timeline: when the cut master last took a write, when it refused, when its
+    /// replica took over, when it was demoted after the heal (partition faults only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::scenario::cut::CutTimeline>,
     /// The slot ranges it served (to find its shards' keys).
     #[serde(skip)]
     pub(crate) slots: Vec<(u16, u16)>,
@@ -272,16 +309,19 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
         node_timeout_ms: opts.node_timeout_ms,
         server: opts.server.clone(),
         data_dir: opts.data_dir.clone(),
+        own_addresses: matches!(opts.fault, Fault::Partition { .. }),
         ..LocalClusterOptions::default()
     })
     .await?;
     let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let load = {
-        let (ep, wl, live) = (
-            cluster.endpoint().clone(),
-            opts.workload.clone(),
-            live.clone(),
-        );
+        let mut wl = opts.workload.clone();
+        // A pause's client outwaits the pause unless told otherwise, as redis-py or Lettuce do.
+        if let (Fault::Pause { ms }, None) = (opts.fault, wl.response_timeout_ms) {
+            wl.response_timeout_ms = Some(ms + 10_000);
+        }
+        wl.audit_writes = true;
+        let (ep, live) = (cluster.endpoint().clone(), live.clone());
         tokio::spawn(async move { workload::run(&ep, &wl, live).await })
     };
     let mut driver = Driver {

@@ -11,6 +11,7 @@
 pub mod aof;
 pub mod backlog;
 pub mod crash;
+pub mod cut;
 pub mod durability;
 pub mod failover;
 pub mod memory;

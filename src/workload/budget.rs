@@ -72,10 +72,11 @@ impl Budget {
     /// A producer connection's response timeout: 2 s, or longer if its own pipelines queued
     /// ahead of a request take longer at the slowest rate, plus the durability waits (a WAIT /
     /// WAITAOF blocks its connection for up to its timeout and the lanes of a shard queue behind
-    /// each other there). The 2 s floor keeps what a stall looks like unchanged (a paused node
+    /// each other there). The floor is `--response-timeout` when set. The 2 s default keeps what a stall looks like unchanged (a paused node
     /// is seen as timing out after 2 s); the byte term only lengthens it when batches are large.
     pub fn producer_timeout(&self, wl: &Workload) -> Duration {
-        SLACK.max(Budget::transfer(self.producer_bytes))
+        let floor = wl.response_timeout_ms.map_or(SLACK, Duration::from_millis);
+        floor.max(Budget::transfer(self.producer_bytes))
             + wl.durability.timeout() * wl.inflight as u32
     }
 

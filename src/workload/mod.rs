@@ -29,7 +29,7 @@ mod run;
 
 pub use budget::Budget;
 pub use live::Live;
-pub use reconcile::{cross_check, settle, CrossCheck};
+pub use reconcile::{cross_check, settle, CrossCheck, WriteAudit};
 pub use result::{notes, peak_rss_bytes, RawRun, RunResult};
 pub use route::shard_of;
 pub use run::run;
@@ -83,6 +83,13 @@ pub struct Workload {
     pub durability: Durability,
     /// How the streams are trimmed while the run goes on ([`Trim`]).
     pub trim: Trim,
+    /// The producers' response timeout floor, ms (`--response-timeout`); `None`: 2 s. A client
+    /// that gives up sooner than a stalled master resumes never sees the writes that master
+    /// then acknowledges and discards: this setting decides which client a figure stands for.
+    pub response_timeout_ms: Option<u64>,
+    /// Scan every shard at the end and audit every write against it ([`WriteAudit`]), delivered
+    /// or not: what the fault scenarios need to see writes rolled back after a consumer read them.
+    pub audit_writes: bool,
 }
 
 /// How late a worker may still join a distributed run's common start, which is also how much
@@ -131,6 +138,8 @@ impl Default for Workload {
             worker: None,
             durability: Durability::None,
             trim: Trim::None,
+            response_timeout_ms: None,
+            audit_writes: false,
         }
     }
 }
@@ -185,6 +194,9 @@ impl Workload {
         if self.free_routing && self.trim.maxlen().is_some() {
             // trimmed_unread is settled per shard, which needs each message's shard fixed.
             return bad("--trim maxlen:N needs keyed routing; drop --free-routing");
+        }
+        if self.response_timeout_ms == Some(0) {
+            return bad("--response-timeout must be above 0");
         }
         if let Some(r) = self.rate {
             if !(r.is_finite() && r > 0.0) {

@@ -2,12 +2,13 @@
 //! when something looks lost), shared with `rcstress merge`.
 
 use redis::Value;
+use serde::Serialize;
 
 use super::budget::Budget;
 use super::live::Shared;
 use super::route::shard_of;
 use super::Workload;
-use crate::check::{settle_undelivered, Counts, ShardScan};
+use crate::check::{settle_undelivered, Counts, ShardScan, DELIVERED, INDETERMINATE, PRODUCED};
 use crate::cluster::ClusterConnection;
 use crate::stream::{entries, reply_bytes, Shards};
 use crate::trim::{self, Trim};
@@ -214,4 +215,69 @@ pub(super) fn settle_run(
         }
         None => Vec::new(),
     }
+}
+
+/// Every write of a run against what its streams hold at the end, delivered or not: what a
+/// failover or a partition rolled back after Redis acknowledged it. Taken only when the run asks
+/// (`Workload::audit_writes`) and nothing trims the streams, since it scans every shard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct WriteAudit {
+    /// Acknowledged (produced) and absent from their stream at the end, delivered or not.
+    pub discarded: u64,
+    /// Of `discarded`, the ones a consumer had read before they vanished (not `lost` for the
+    /// checker, which counts only what no consumer got, but gone from the stream all the same).
+    pub discarded_after_delivery: u64,
+    /// Sends not acknowledged: timed out, dropped connection, or a durability wait that fell short.
+    pub not_acknowledged: u64,
+    /// Of those, in the stream at the end or delivered: Redis kept them after all.
+    pub not_acknowledged_held: u64,
+    /// Of those, neither in the stream at the end nor delivered.
+    pub not_acknowledged_gone: u64,
+    /// Shards that could not be read at the end (their messages are left out of every count).
+    pub unreadable_shards: u64,
+}
+
+/// Audits every attempted write of the run in `ledger` against the streams in `shards`.
+pub(super) async fn audit_writes(
+    conn: &mut ClusterConnection,
+    shards: &Shards,
+    ledger: &crate::check::Ledger,
+    free_routing: bool,
+) -> WriteAudit {
+    let scans = stored_tags(conn, shards).await;
+    let stored = crate::check::stored_messages(&scans);
+    let n = scans.len();
+    let readable = |p: u32, seq: u64| {
+        if free_routing {
+            scans.iter().all(Option::is_some)
+        } else {
+            scans.get(shard_of(p, seq, n)).is_some_and(Option::is_some)
+        }
+    };
+    let mut a = WriteAudit {
+        unreadable_shards: scans.iter().filter(|s| s.is_none()).count() as u64,
+        ..WriteAudit::default()
+    };
+    let bit = |sets: u8, s: usize| sets & (1 << s) != 0;
+    ledger.for_each_attempted(|p, seq, sets| {
+        if !readable(p, seq) {
+            return;
+        }
+        let held = stored.contains(&(p, seq));
+        let delivered = bit(sets, DELIVERED);
+        if bit(sets, PRODUCED) {
+            if !held {
+                a.discarded += 1;
+                a.discarded_after_delivery += u64::from(delivered);
+            }
+        } else if bit(sets, INDETERMINATE) {
+            a.not_acknowledged += 1;
+            if held || delivered {
+                a.not_acknowledged_held += 1;
+            } else {
+                a.not_acknowledged_gone += 1;
+            }
+        }
+    });
+    a
 }

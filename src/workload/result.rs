@@ -7,11 +7,12 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::live::Shared;
-use super::reconcile::{cross_check, settle_run, CrossCheck};
+use super::reconcile::{audit_writes, cross_check, settle_run, CrossCheck, WriteAudit};
 use super::Workload;
 use crate::check::{Counts, LedgerSnapshot};
 use crate::cluster::ClusterConnection;
 use crate::metrics::{finite, FirstError, Latency, SecondSample};
+use crate::trim::Trim;
 use crate::Result;
 
 /// The outcome of a run; field names follow the JSON contract.
@@ -60,6 +61,10 @@ pub struct RunResult {
     pub client_peak_rss_bytes: u64,
     /// Client and server CPU per message, and whether every replica was in sync.
     pub cost: crate::cost::Cost,
+    /// Every write against the streams at the end (scenarios that fault the cluster ask for it:
+    /// `Workload::audit_writes`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_audit: Option<WriteAudit>,
     /// Histograms and ledger bits of a worker's run (only kept when `Workload::worker` is set).
     #[serde(skip)]
     pub raw: Option<RawRun>,
@@ -87,6 +92,10 @@ pub(super) async fn finish(
 ) -> Result<RunResult> {
     let mut counts = sh.ledger.counts(0);
     let check = check_against_redis(sh, wl, admin, &mut counts).await;
+    let write_audit = match wl.audit_writes && wl.worker.is_none() && wl.trim == Trim::None {
+        true => Some(audit_writes(admin, &sh.shards, &sh.ledger, wl.free_routing).await),
+        false => None,
+    };
     // With no consumer the claimer has nothing to ack: the run's time is the producers'.
     let end_ns = if wl.consumers > 0 {
         sh.last_ack_ns.load(Relaxed)
@@ -142,6 +151,7 @@ pub(super) async fn finish(
         ledger_bytes: sh.ledger.heap_bytes(),
         client_peak_rss_bytes: peak_rss_bytes(),
         cost: Default::default(),
+        write_audit,
         raw: wl.worker.as_ref().map(|_| raw_run(sh, &confirm_hist)),
     })
 }

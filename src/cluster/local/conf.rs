@@ -9,7 +9,13 @@ use crate::Result;
 
 impl LocalCluster {
     /// Writes node `port`'s redis.conf into its `dir`.
-    pub(super) fn write_config(&self, port: u16, dir: &Path, password: &str) -> Result<()> {
+    pub(super) fn write_config(
+        &self,
+        host: &str,
+        port: u16,
+        dir: &Path,
+        password: &str,
+    ) -> Result<()> {
         let o = &self.options;
         // repl-diskless-sync-delay 0: the default 5 s wait for more replicas would triple start-up.
         // Every value a user or the file system chooses is quoted: a space or newline in a
@@ -25,7 +31,7 @@ impl LocalCluster {
             ),
         };
         let mut conf = format!(
-            "{listen}bind 127.0.0.1\nprotected-mode yes\ndaemonize no\ndir {dir}\nlogfile {log}\n\
+            "{listen}bind {host}\nprotected-mode yes\ndaemonize no\ndir {dir}\nlogfile {log}\n\
              cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-node-timeout {timeout}\n\
              save \"\"\nrepl-diskless-sync-delay 0\nrequirepass {pw}\nmasterauth {pw}\n",
             dir = conf_quote(&dir.display().to_string()),
@@ -52,6 +58,14 @@ impl LocalCluster {
         }
         if let Some(n) = o.min_replicas_to_write {
             conf.push_str(&format!("min-replicas-to-write {n}\n"));
+        }
+        if let Some(lag) = o.min_replicas_max_lag_s {
+            conf.push_str(&format!("min-replicas-max-lag {lag}\n"));
+        }
+        if o.own_addresses {
+            // The bus and replication connections leave from the node's own address too, so a
+            // partition rule can name a pair of nodes (Redis 7.0+, Valkey).
+            conf.push_str(&format!("bind-source-addr {host}\n"));
         }
         // 0600: the password is in it.
         write_file(&dir.join("redis.conf"), conf.as_bytes(), 0o600)

@@ -14,7 +14,9 @@ use crate::{Error, Result};
 
 impl LocalCluster {
     async fn admin(&self, port: u16) -> Result<redis::aio::MultiplexedConnection> {
-        self.endpoint.node_connection("127.0.0.1", port).await
+        self.endpoint
+            .node_connection(&self.host_of_port(port), port)
+            .await
     }
 
     async fn query<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> Result<T> {
@@ -58,7 +60,7 @@ impl LocalCluster {
                     port,
                     redis::cmd("CLUSTER")
                         .arg("MEET")
-                        .arg("127.0.0.1")
+                        .arg(self.host_of_port(ports[0]))
                         .arg(ports[0]),
                 )
                 .await?;

@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::options::{LocalClusterOptions, NodeRole};
+use super::partition::{self, Cut};
 use super::process::{OwnedChild, Spawner};
 use super::server::{check_server, find_server, ServerInfo};
 use super::tls::{generate_node_tls, NodeTlsFiles, Tls};
@@ -24,6 +25,8 @@ use spawn::random_password;
 
 /// One local node: where it lives and the process that runs it.
 struct Node {
+    /// 127.0.0.1, or the node's own address ([`partition::node_address`]).
+    host: String,
     port: u16,
     dir: PathBuf,
     role: NodeRole,
@@ -40,6 +43,7 @@ impl Node {
     fn planned(masters: usize, replicas_per_master: usize) -> Vec<Node> {
         (0..masters * (1 + replicas_per_master))
             .map(|i| Node {
+                host: String::new(),
                 port: 0,
                 dir: PathBuf::new(),
                 role: match i < masters {
@@ -53,7 +57,8 @@ impl Node {
     }
 }
 
-/// A Redis Cluster of local `redis-server` processes bound to 127.0.0.1.
+/// A Redis Cluster of local `redis-server` processes bound to 127.0.0.1 (or, with
+/// `own_addresses`, each to its own loopback address).
 ///
 /// Dropping it kills (SIGKILL, by pid) and reaps every node and removes its temp dir; the nodes
 /// also die if this process is SIGKILLed (`PR_SET_PDEATHSIG`). Fault methods take `&self` so a
@@ -116,6 +121,11 @@ impl LocalCluster {
                     "the ACL user name '{user}' is empty or has spaces or control characters"
                 )));
             }
+        }
+        if options.own_addresses && options.tls {
+            return Err(Error::Config(
+                "a partitioned cluster runs without TLS (its certificate names 127.0.0.1 only); drop --tls".into(),
+            ));
         }
         let server = check_server(&find_server(options.server.as_deref())?)?;
         let base = options.data_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -204,6 +214,38 @@ impl LocalCluster {
     /// The PEM file of the throwaway CA the nodes' certificate is signed by (`--tls` only).
     pub fn tls_ca_file(&self) -> Option<&Path> {
         self.tls_files.as_ref().map(|t| t.ca_cert.as_path())
+    }
+
+    /// The address node `index` will listen on.
+    fn planned_host(&self, index: usize) -> String {
+        match self.options.own_addresses {
+            true => partition::node_address(index).to_string(),
+            false => "127.0.0.1".into(),
+        }
+    }
+
+    /// The address of the node with this client port (127.0.0.1 if none has it).
+    pub fn host_of_port(&self, port: u16) -> String {
+        self.lock()
+            .iter()
+            .find(|n| n.port == port)
+            .map_or_else(|| "127.0.0.1".into(), |n| n.host.clone())
+    }
+
+    /// The roles given at formation, in node order.
+    pub fn initial_roles(&self) -> Vec<NodeRole> {
+        self.lock().iter().map(|n| n.role).collect()
+    }
+
+    /// Cuts the links `shape` names around master `target` (a node index) until the returned
+    /// [`Cut`] is healed or dropped. Needs `own_addresses` and the run's private namespace.
+    pub fn partition(&self, shape: partition::Shape, target: usize) -> Result<Cut> {
+        if !self.options.own_addresses {
+            return Err(Error::NoPrivateNetwork(
+                "this cluster's nodes share 127.0.0.1, so no rule can tell them apart: start it with own addresses".into(),
+            ));
+        }
+        Cut::apply(&shape.cuts(&self.initial_roles(), target))
     }
 
     /// Client ports, in node order (masters first as formed).

@@ -12,21 +12,21 @@ use crate::cluster::process::OwnedChild;
 use crate::cluster::Endpoint;
 use crate::{Error, Result};
 
-/// A random port P with P and P+10000 both free on 127.0.0.1. P is kept below 22768 so the bus
+/// A random port P with P and P+10000 both free on `host`. P is kept below 22768 so the bus
 /// port stays under Linux's ephemeral range (32768+), where outgoing connections take ports.
 /// Another process may take the port before the node binds it: a race we accept because start-up
 /// retries that node on a fresh port when its log says the address is in use.
-fn free_port_pair() -> Result<u16> {
+fn free_port_pair(host: &str) -> Result<u16> {
     let mut rng = rand::rng();
     for _ in 0..200 {
         let p: u16 = rng.random_range(12000..22768);
-        let free = |port: u16| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
+        let free = |port: u16| std::net::TcpListener::bind((host, port)).is_ok();
         if free(p) && free(p + 10000) {
             return Ok(p);
         }
     }
     Err(Error::ClusterStart {
-        what: "no free port pair (P and P+10000) on 127.0.0.1 after 200 tries; free some ports or close other clusters".into(),
+        what: format!("no free port pair (P and P+10000) on {host} after 200 tries; free some ports or close other clusters"),
         log: None,
         tail: String::new(),
     })
@@ -70,13 +70,15 @@ impl LocalCluster {
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let port = free_port_pair()?;
+                let host = self.planned_host(i);
+                let port = free_port_pair(&host)?;
                 let dir = self.root_path.join(format!("node-{port}"));
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-                self.write_config(port, &dir, password)?;
+                self.write_config(&host, port, &dir, password)?;
                 {
                     let mut nodes = self.lock();
+                    nodes[i].host = host;
                     nodes[i].port = port;
                     nodes[i].dir = dir;
                 }
@@ -99,7 +101,7 @@ impl LocalCluster {
         let nodes: Vec<(String, u16)> = self
             .lock()
             .iter()
-            .map(|n| ("127.0.0.1".to_string(), n.port))
+            .map(|n| (n.host.clone(), n.port))
             .collect();
         self.endpoint.nodes = nodes;
         Ok(())
@@ -115,9 +117,12 @@ impl LocalCluster {
     }
 
     pub(super) async fn wait_ping(&self, index: usize, deadline: Instant) -> Result<()> {
-        let port = self.lock()[index].port;
+        let (host, port) = {
+            let nodes = self.lock();
+            (nodes[index].host.clone(), nodes[index].port)
+        };
         let ep = Endpoint {
-            nodes: vec![("127.0.0.1".into(), port)],
+            nodes: vec![(host.clone(), port)],
             ..self.endpoint.clone()
         };
         loop {
@@ -131,7 +136,7 @@ impl LocalCluster {
                     format!("redis-server on port {port} exited during start-up"),
                 ));
             }
-            if let Ok(mut conn) = ep.node_connection("127.0.0.1", port).await {
+            if let Ok(mut conn) = ep.node_connection(&host, port).await {
                 let pong: redis::RedisResult<String> =
                     redis::cmd("PING").query_async(&mut conn).await;
                 if pong.is_ok() {

@@ -289,6 +289,7 @@ fn run_result(
         cost: crate::cost::Cost::concurrent(
             &files.iter().map(|(f, _)| &f.cost).collect::<Vec<_>>(),
         ),
+        write_audit: None,
         raw: None,
     }
 }

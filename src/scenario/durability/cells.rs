@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{DurabilityOptions, DurabilityRun, Fault};
+use super::{DurabilityRun, Fault, Mode};
 use crate::metrics::finite;
 use crate::scenario::mean_stddev;
 use crate::units::{human_us, thousands};
@@ -54,12 +54,13 @@ pub(super) fn finding(c: &Cell) -> String {
 
 /// Each mode under each fault over its repeats, with its ratios against `none`.
 pub(super) fn summarize(
-    opts: &DurabilityOptions,
+    faults: &[Fault],
+    modes: &[Mode],
     runs: &[(DurabilityRun, RunResult)],
 ) -> Vec<Cell> {
     let mut cells = Vec::new();
-    for fault in &opts.faults {
-        for mode in &opts.modes {
+    for fault in faults {
+        for mode in modes {
             let of: Vec<&DurabilityRun> = runs
                 .iter()
                 .map(|(r, _)| r)

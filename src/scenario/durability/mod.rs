@@ -1,16 +1,25 @@
 //! durability: what each durability setting keeps, and what it costs. For every mode (none,
-//! wait:1, waitaof:1:0, waitaof:0:1, min-replicas:1) and every fault, a fresh 3+3 cluster with
-//! `appendfsync everysec` runs the load while the fault strikes shard 0:
+//! wait:1, waitaof:1:0, waitaof:0:1, waitaof:1:1, min-replicas:1 with the default and a short
+//! max-lag) and every fault, a fresh 3+3 cluster with `appendfsync everysec` runs the load while
+//! the fault strikes shard 0:
 //!
 //! - `pause`: SIGSTOP of its master for longer than node-timeout, then SIGCONT. A replica takes
 //!   over; the old master resumes, answers the writes queued on its sockets, then turns replica
-//!   and drops them (the rollback case).
+//!   and drops them (the rollback case). The client waits longer than the pause, as redis-py (no
+//!   timeout) or Lettuce (60 s) do, so it sees those writes acknowledged.
+//! - `pause-short`: the same with a client that gives up after 2 s: the writes time out instead
+//!   of being acknowledged, so none is counted lost (and some are gone all the same).
+//! - `partition`: the master cut off the network (`--partition`, isolate-master by default)
+//!   while its clients still reach it: it acknowledges writes until it notices it lost the
+//!   majority, and every one is discarded when the partition heals ([`cut`](super::cut)).
 //! - `shard-kill`: SIGKILL of its master and all its replicas at once, then each restarts from
 //!   its own AOF: what the last second of `everysec` held is gone unless it was waited for.
 //! - `none`: no fault, closed loop: the throughput and latency cost of the mode alone.
 //!
-//! Per run: acknowledged writes lost (the checker's `lost`: confirmed by the mode, then gone),
-//! `unconfirmed` (XADD ok, the wait fell short), msg/s and the producer's confirm latency; per
+//! Per run: acknowledged writes lost (confirmed by the mode, then gone from the stream at the end,
+//! whether a consumer had read them or not: every write is audited against a final scan),
+//! `unconfirmed` (XADD ok, the wait fell short), timed-out sends and whether Redis kept them, msg/s
+//! and the producer's confirm latency; per
 //! mode and fault the mean and spread over repeats, and the cost against `none`. Runs are
 //! interleaved (mode inside fault inside round) so a machine that slows down biases none.
 
@@ -24,9 +33,11 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::cut::{partition_and_watch, CutTimeline, LossBound};
 use super::{interleaved, merge_facts, with_child_live, ScenarioReport};
 use crate::check::Verdict;
-use crate::cluster::server::{check_server, find_server};
+use crate::cluster::partition::Shape;
+use crate::cluster::server::{check_server, find_server, ServerInfo};
 use crate::cluster::{ClusterFacts, NodeRole};
 use crate::durability::Durability;
 use crate::metrics::{finite, Latency};
@@ -52,6 +63,12 @@ pub struct DurabilityOptions {
     pub fault_at_s: f64,
     /// `pause`: how long the master stays stopped (must exceed node-timeout to cause a failover).
     pub pause_ms: u64,
+    /// `partition`: the shape, and how long it lasts before it heals.
+    pub partition: Shape,
+    pub partition_ms: u64,
+    /// The modes were left to their default: drop those the server lacks (with a note) instead
+    /// of refusing the run.
+    pub default_modes: bool,
     /// `shard-kill`: how long the shard stays dead before its nodes restart.
     pub down_ms: u64,
     /// Go on although the data dir is on tmpfs/ramfs (where fsync, and so AOF, is free).
@@ -75,6 +92,9 @@ impl Default for DurabilityOptions {
             duration_s: 8.0,
             fault_at_s: 2.0,
             pause_ms: 5_000,
+            partition: Shape::IsolateMaster,
+            partition_ms: 6_000,
+            default_modes: false,
             down_ms: 1_000,
             allow_memory_fs: false,
             workload: Workload {
@@ -96,12 +116,31 @@ pub struct DurabilityRun {
     pub attempted: u64,
     /// Acknowledged: confirmed by the mode's wait (or by XADD for `none` / min-replicas).
     pub produced: u64,
-    /// Acknowledged, then gone: neither delivered nor in the stream at the end.
+    /// Acknowledged, then gone from the stream at the end, whether a consumer had read it first
+    /// or not (the final scan audits every write).
     pub acked_lost: u64,
+    /// Of `acked_lost`, the ones no consumer ever got: the checker's `lost`, which the verdict
+    /// counts (the rest were read, then rolled back).
+    pub lost_undelivered: u64,
     pub unconfirmed: u64,
-    /// Refused (e.g. NOREPLICAS, CLUSTERDOWN) or timed out.
+    /// Refused by Redis (e.g. NOREPLICAS, CLUSTERDOWN).
     pub failed: u64,
+    /// Timed out or dropped: the client gave up on them (see `client_timeout_ms`).
     pub indeterminate: u64,
+    /// Sends not acknowledged (timed out, dropped or unconfirmed) that Redis held at the end, or
+    /// that a consumer got: the client gave up on writes Redis kept.
+    pub not_acknowledged_held: u64,
+    /// ... and those that are gone.
+    pub not_acknowledged_gone: u64,
+    /// The producers' response timeout (ms): how long this run's client waited for a reply.
+    pub client_timeout_ms: u64,
+    /// The partition's timeline (partition runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<CutTimeline>,
+    /// What a partition may lose: the cut shard's rate over node-timeout and over the detection
+    /// window (partition runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss_bound: Option<LossBound>,
     pub elapsed_seconds: f64,
     pub throughput_msgs_per_sec: f64,
     /// Send → acknowledged at the producer.
@@ -149,49 +188,88 @@ pub struct DurabilityDetail {
     pub durability_runs: Vec<DurabilityRun>,
 }
 
-/// Refuses what cannot make a comparison, before the first cluster starts; returns the warning
-/// about a memory file system when it is allowed.
-fn check(opts: &DurabilityOptions) -> Result<Option<String>> {
+/// Refuses what cannot make a comparison, before the first cluster starts. Returns the modes to
+/// run (default modes the server lacks are left out) and the notes for the report: a memory file
+/// system allowed, modes left out.
+fn check(opts: &DurabilityOptions) -> Result<(Vec<Mode>, Vec<String>)> {
     if opts.modes.is_empty() || opts.faults.is_empty() || opts.repeat == 0 {
         return Err(Error::Config(
             "durability needs at least one mode, one fault and --repeat of at least 1".into(),
         ));
     }
-    if opts.faults.contains(&Fault::Pause) && opts.pause_ms <= opts.cluster.node_timeout_ms {
+    let nt = opts.cluster.node_timeout_ms;
+    let pauses = opts.faults.contains(&Fault::Pause) || opts.faults.contains(&Fault::PauseShort);
+    if pauses && opts.pause_ms <= nt {
         return Err(Error::Config(format!(
-            "the pause ({} ms) must exceed --node-timeout ({} ms) to cause the failover it tests",
-            opts.pause_ms, opts.cluster.node_timeout_ms
+            "the pause ({} ms) must exceed --node-timeout ({nt} ms) to cause the failover it tests",
+            opts.pause_ms
         )));
+    }
+    if opts.faults.contains(&Fault::Partition) {
+        if opts.partition_ms <= nt {
+            return Err(Error::Config(format!(
+                "the partition ({} ms) must exceed --node-timeout ({nt} ms) to cause the failover it tests",
+                opts.partition_ms
+            )));
+        }
+        if !crate::cluster::netns::is_private() {
+            return Err(Error::NoPrivateNetwork(
+                "the partition fault needs the run in its own network namespace (rcstress makes one when --faults names partition; a library caller calls cluster::netns::enter first)".into(),
+            ));
+        }
     }
     if opts.cluster.replicas_per_master == 0 {
         return Err(Error::Config(
             "durability needs replicas (--replicas 1 or more)".into(),
         ));
     }
-    let memory_fs = check_data_fs(opts)?;
+    let mut notes: Vec<String> = check_data_fs(opts)?.into_iter().collect();
     // WAITAOF came with Redis 7.2 (Valkey has it): say so before the first cluster starts.
     let server = check_server(&find_server(opts.cluster.server.as_deref())?)?;
-    let wants_waitaof = opts
-        .modes
-        .iter()
-        .any(|m| matches!(m.durability, Durability::WaitAof { .. }));
-    if wants_waitaof && server.name == "redis" && server.version_tuple() < (7, 2) {
-        return Err(Error::ServerLacks(format!(
-            "{} has no WAITAOF (it came with Redis 7.2): drop the waitaof modes, or run with --server valkey8 or --server redis8 (install with 'scripts/servers install valkey8')",
+    let (modes, lacking) = supported_modes(&opts.modes, &server);
+    if !lacking.is_empty() {
+        if !opts.default_modes {
+            return Err(Error::ServerLacks(format!(
+                "{} has no WAITAOF (it came with Redis 7.2): drop the waitaof modes, or run with --server valkey8 or --server redis8 (install with 'scripts/servers install valkey8')",
+                server.label()
+            )));
+        }
+        notes.push(format!(
+            "{} left out: {} has no WAITAOF (it came with Redis 7.2); run with --server valkey8 to compare them",
+            lacking.join(", "),
             server.label()
-        )));
+        ));
     }
     opts.workload.validate()?;
-    Ok(memory_fs)
+    Ok((modes, notes))
+}
+
+/// The modes `server` can run, and the specs of those it cannot.
+fn supported_modes(modes: &[Mode], server: &ServerInfo) -> (Vec<Mode>, Vec<String>) {
+    let no_waitaof = server.name == "redis" && server.version_tuple() < (7, 2);
+    let (ok, lacking): (Vec<Mode>, Vec<Mode>) = modes
+        .iter()
+        .cloned()
+        .partition(|m| !(no_waitaof && matches!(m.durability, Durability::WaitAof { .. })));
+    (ok, lacking.into_iter().map(|m| m.spec).collect())
+}
+
+/// The producers' response timeout of a run under `fault`: the user's, else longer than the pause
+/// for `pause` (a client that outwaits it), else the 2 s default.
+fn client_timeout_ms(opts: &DurabilityOptions, fault: Fault) -> Option<u64> {
+    opts.workload.response_timeout_ms.or(match fault {
+        Fault::Pause => Some(opts.pause_ms + 10_000),
+        _ => None,
+    })
 }
 
 /// Runs every mode under every fault `repeat` times and compares.
 pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioReport> {
-    let memory_fs = check(opts)?;
+    let (modes, notes) = check(opts)?;
     let grid: Vec<(Fault, &Mode)> = opts
         .faults
         .iter()
-        .flat_map(|f| opts.modes.iter().map(move |m| (*f, m)))
+        .flat_map(|f| modes.iter().map(move |m| (*f, m)))
         .collect();
     let facts = std::sync::Mutex::new(ClusterFacts::default());
     let runs = interleaved(
@@ -204,7 +282,7 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
             async move {
                 let ((mut rec, result), cluster_facts) = one_run(opts, mode, *fault, live).await?;
                 tracing::info!(
-                    "durability {} {fault} run {round}: {} lost, {} unconfirmed",
+                    "durability {} {fault} run {round}: {} acknowledged lost, {} unconfirmed",
                     mode.spec,
                     rec.acked_lost,
                     rec.unconfirmed
@@ -219,10 +297,13 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         },
     )
     .await?;
-    let cells = cells::summarize(opts, &runs);
+    let cells = cells::summarize(&opts.faults, &modes, &runs);
     let config = serde_json::json!({
-        "modes": opts.modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
+        "modes": modes.iter().map(|m| m.spec.clone()).collect::<Vec<_>>(),
         "faults": opts.faults,
+        "partition": opts.partition,
+        "partition_ms": opts.partition_ms,
+        "response_timeout_ms": opts.workload.response_timeout_ms,
         "repeat": opts.repeat,
         "messages": opts.messages,
         "rate": opts.rate,
@@ -238,7 +319,7 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
     });
     let results: Vec<&RunResult> = runs.iter().map(|(_, r)| r).collect();
     let mut facts = facts.into_inner().unwrap_or_else(|e| e.into_inner());
-    facts.warnings.splice(0..0, memory_fs);
+    facts.warnings.splice(0..0, notes);
     let mut report = ScenarioReport::combined("durability", config, &results).with_facts(&facts);
     for c in &cells {
         report = report.finding(cells::finding(c));
@@ -259,12 +340,16 @@ async fn one_run(
     let cluster = LocalCluster::start(LocalClusterOptions {
         aof: Aof::On(Fsync::Everysec),
         min_replicas_to_write: mode.min_replicas,
+        min_replicas_max_lag_s: mode.max_lag_s,
+        own_addresses: fault == Fault::Partition,
         ..opts.cluster.clone()
     })
     .await?;
     let facts = ClusterFacts::of_local(&cluster);
     let mut wl = Workload {
         durability: mode.durability,
+        response_timeout_ms: client_timeout_ms(opts, fault),
+        audit_writes: true,
         ..opts.workload.clone()
     };
     match fault {
@@ -277,46 +362,69 @@ async fn one_run(
             wl.messages = ((opts.rate * opts.duration_s).ceil() as u64).max(1);
         }
     }
-    let (result, recovered_after_s) = with_child_live(live, |child| {
+    let (result, struck) = with_child_live(live, |child| {
         load_with_fault(&cluster, &wl, fault, opts, child)
     })
     .await?;
     drop(cluster);
     let c = &result.counts;
+    let audit = result.write_audit.clone().unwrap_or_default();
+    let shard_rate = opts.rate / opts.cluster.masters.max(1) as f64;
     let rec = DurabilityRun {
         mode: mode.spec.clone(),
         fault,
         run: 0,
         attempted: c.attempted,
         produced: c.produced,
-        acked_lost: c.lost,
+        // The audit sees what the checker's `lost` sees, and the writes read before they vanished.
+        acked_lost: audit.discarded.max(c.lost),
+        lost_undelivered: c.lost,
         unconfirmed: c.unconfirmed,
         failed: c.produce_failed,
         indeterminate: c.produce_indeterminate,
+        not_acknowledged_held: audit.not_acknowledged_held,
+        not_acknowledged_gone: audit.not_acknowledged_gone,
+        client_timeout_ms: crate::workload::Budget::new(&wl, opts.cluster.masters)
+            .producer_timeout(&Workload {
+                durability: Durability::None,
+                ..wl.clone()
+            })
+            .as_millis() as u64,
+        loss_bound: struck
+            .cut
+            .as_ref()
+            .map(|_| LossBound::new(shard_rate, opts.cluster.node_timeout_ms)),
+        partition: struck.cut,
         elapsed_seconds: result.elapsed_seconds,
         throughput_msgs_per_sec: result.throughput_msgs_per_sec,
         confirm_latency_us: result.confirm_latency_us.clone(),
         latency_us: result.latency_us.clone(),
         verdict: result.counts.verdict(),
-        recovered_after_s: finite(recovered_after_s),
+        recovered_after_s: finite(struck.recovered_after_s),
     };
     Ok(((rec, result), facts))
 }
 
+/// What a fault did: the seconds the cluster took to be healthy again, and a partition's timeline.
+#[derive(Default)]
+struct Struck {
+    recovered_after_s: f64,
+    cut: Option<CutTimeline>,
+}
+
 /// Runs the load on `cluster`; unless `fault` is none, strikes `fault_at_s` after the load's
-/// clock started while the load keeps running. Returns the run and the seconds the cluster took
-/// to be healthy again.
+/// clock started while the load keeps running.
 async fn load_with_fault(
     cluster: &LocalCluster,
     wl: &Workload,
     fault: Fault,
     opts: &DurabilityOptions,
     child: Arc<Live>,
-) -> Result<(RunResult, f64)> {
+) -> Result<(RunResult, Struck)> {
     let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
     tokio::pin!(load);
     if fault == Fault::None {
-        return load.await.map(|r| (r, 0.0));
+        return load.await.map(|r| (r, Struck::default()));
     }
     let fault_task = async {
         loop {
@@ -327,12 +435,12 @@ async fn load_with_fault(
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        strike(cluster, fault, opts).await
+        strike(cluster, fault, opts, &child).await
     };
     tokio::select! {
-        r = &mut load => r.map(|r| (r, 0.0)),
+        r = &mut load => r.map(|r| (r, Struck::default())),
         f = fault_task => match f {
-            Ok(secs) => load.await.map(|r| (r, secs)),
+            Ok(struck) => load.await.map(|r| (r, struck)),
             Err(e) => {
                 child.stop.store(true, Relaxed);
                 let _ = load.await;
@@ -343,15 +451,28 @@ async fn load_with_fault(
 }
 
 /// Applies `fault` to shard 0 (node 0 and its replicas) and waits until every node is healthy
-/// again; returns the seconds that took from the fault's start.
-async fn strike(cluster: &LocalCluster, fault: Fault, opts: &DurabilityOptions) -> Result<f64> {
+/// again.
+async fn strike(
+    cluster: &LocalCluster,
+    fault: Fault,
+    opts: &DurabilityOptions,
+    live: &Live,
+) -> Result<Struck> {
     let began = Instant::now();
+    let mut struck = Struck::default();
     match fault {
-        Fault::None => return Ok(0.0),
-        Fault::Pause => {
+        Fault::None => return Ok(struck),
+        Fault::Pause | Fault::PauseShort => {
             cluster.pause(0, true)?;
             tokio::time::sleep(Duration::from_millis(opts.pause_ms)).await;
             cluster.pause(0, false)?;
+        }
+        Fault::Partition => {
+            let start = live.started.get().copied().unwrap_or(began);
+            let since_load = |i: Instant| finite(i.saturating_duration_since(start).as_secs_f64());
+            let hold = Duration::from_millis(opts.partition_ms);
+            struck.cut =
+                Some(partition_and_watch(cluster, opts.partition, 0, hold, since_load).await?);
         }
         Fault::ShardKill => {
             let shard: Vec<usize> = (0..cluster.ports().len())
@@ -370,5 +491,6 @@ async fn strike(cluster: &LocalCluster, fault: Fault, opts: &DurabilityOptions) 
     cluster
         .wait_healthy(Instant::now() + Duration::from_secs(60))
         .await?;
-    Ok(began.elapsed().as_secs_f64())
+    struck.recovered_after_s = began.elapsed().as_secs_f64();
+    Ok(struck)
 }

@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use super::observer::{Observer, Paused};
 use super::{Ending, FailoverOptions, Fault, KillRecord, Rejoin, NAMED_ERRORS};
+use crate::cluster::partition::Shape;
 use crate::cluster::LocalCluster;
 use crate::metrics::finite;
+use crate::scenario::cut::partition_and_watch;
 use crate::scenario::Event;
 use crate::workload::Live;
 use crate::{Error, Result};
@@ -125,6 +127,8 @@ impl<'a> Driver<'a> {
                 self.event(format!("pause master :{} for {ms} ms", target.port));
                 Ok(Some(paused))
             }
+            // Struck, watched and healed in `step` (`cut`), before the watch here.
+            Fault::Partition { .. } => Ok(None),
             Fault::ManualFailover => {
                 let replica = self.replica_of(target).await.ok_or_else(|| {
                     Error::ClusterUnavailable(format!(
@@ -160,6 +164,9 @@ impl<'a> Driver<'a> {
             slots: target.slots.clone(),
             ..KillRecord::default()
         };
+        if let Fault::Partition { shape, ms } = self.opts.fault {
+            self.cut(&target, &mut rec, shape, ms).await?;
+        }
         let ending = self.watch(&target, &mut rec, &mut watch).await;
         if let Some(p) = watch.pause.take() {
             p.resume()?;
@@ -260,7 +267,11 @@ impl<'a> Driver<'a> {
             }
         }
         let served = server.is_some() && view.info.is_healthy();
-        let needs_promotion = !matches!(self.opts.fault, Fault::Pause { .. });
+        // A pause or a bridge may end with the old master serving again: no promotion owed.
+        let needs_promotion = !matches!(
+            self.opts.fault,
+            Fault::Pause { .. } | Fault::Partition { .. }
+        );
         if served && w.pause.is_none() && (rec.promoted.is_some() || !needs_promotion) {
             rec.outcome = if rec.promoted.is_some() {
                 "promoted".into()
@@ -283,6 +294,59 @@ impl<'a> Driver<'a> {
             )));
         }
         None
+    }
+
+    /// Cuts `target` off in `shape` for `ms`, watching it, then heals; its timeline goes into
+    /// `rec` and the moments into the events.
+    async fn cut(
+        &mut self,
+        target: &Target,
+        rec: &mut KillRecord,
+        shape: Shape,
+        ms: u64,
+    ) -> Result<()> {
+        let start = self
+            .live
+            .started
+            .get()
+            .copied()
+            .unwrap_or_else(Instant::now);
+        let since_load = |i: Instant| finite(i.saturating_duration_since(start).as_secs_f64());
+        let tl = partition_and_watch(
+            self.cluster,
+            shape,
+            target.index,
+            Duration::from_millis(ms),
+            since_load,
+        )
+        .await?;
+        let at = |after: Option<f64>| after.map(|a| finite(tl.cut_at_s + a));
+        let mut moments = vec![(
+            Some(tl.cut_at_s),
+            format!("partition {shape} around master :{}", target.port),
+        )];
+        moments.push((
+            at(tl.refusing_after_s),
+            format!(":{} refuses writes (CLUSTERDOWN)", target.port),
+        ));
+        if let (Some(after), Some(replica)) = (tl.replica_promoted_after_s, &tl.replica) {
+            let port = replica.rsplit(':').next().unwrap_or(replica);
+            rec.promoted = Some(format!(":{port}"));
+            rec.promoted_after_s = Some(after);
+            moments.push((at(Some(after)), format!("promoted :{port}")));
+        }
+        moments.push((Some(tl.healed_at_s), "heal".into()));
+        moments.push((
+            tl.demoted_after_heal_s.map(|d| finite(tl.healed_at_s + d)),
+            format!(":{} demoted to replica", target.port),
+        ));
+        for (t, label) in moments {
+            if let Some(t) = t {
+                self.events.push(Event { t, label });
+            }
+        }
+        rec.partition = Some(tl);
+        Ok(())
     }
 
     /// The running replica of `target` with the lowest index, as the survivors see it.

@@ -67,7 +67,7 @@ impl<'a> Observer<'a> {
             let conn = self
                 .cluster
                 .endpoint()
-                .node_connection("127.0.0.1", port)
+                .node_connection(&self.cluster.host_of_port(port), port)
                 .await
                 .ok()?;
             self.conns.insert(port, conn);

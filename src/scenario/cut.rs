@@ -49,6 +49,27 @@ pub struct CutTimeline {
     pub demoted_after_heal_s: Option<f64>,
     /// XADDs the cut master executed after the cut (its commandstats), refused ones not counted.
     pub writes_taken_after_cut: u64,
+    /// Per shard key, the highest interval p99 of send → ack over the intervals from the cut to
+    /// the heal (µs; intervals with no ack leave a shard out): the cut master's shards wait.
+    #[serde(default)]
+    pub shard_p99_during_cut_us: std::collections::BTreeMap<String, u64>,
+}
+
+impl CutTimeline {
+    /// Fills `shard_p99_during_cut_us` from a run's series (its intervals end at `t`).
+    pub fn add_shard_latency(&mut self, series: &[crate::metrics::SecondSample], keys: &[String]) {
+        for s in series
+            .iter()
+            .filter(|s| s.t > self.cut_at_s && s.t <= self.healed_at_s + 1.0)
+        {
+            for (key, shard) in keys.iter().zip(&s.shards) {
+                if shard.acked > 0 {
+                    let e = self.shard_p99_during_cut_us.entry(key.clone()).or_insert(0);
+                    *e = (*e).max(shard.p99_us);
+                }
+            }
+        }
+    }
 }
 
 impl CutTimeline {
@@ -57,6 +78,46 @@ impl CutTimeline {
     pub fn window_vs_node_timeout(&self) -> Option<f64> {
         let w = self.last_write_accepted_after_s?;
         (self.node_timeout_ms > 0).then(|| finite(w * 1000.0 / self.node_timeout_ms as f64))
+    }
+}
+
+impl CutTimeline {
+    /// The partition in one sentence: the window, the promotion, the demotion, and (for a run
+    /// that counted them) the acknowledged writes lost against the bound.
+    pub fn sentence(&self, lost: Option<u64>, bound: Option<&LossBound>) -> String {
+        let at = |s: Option<f64>| s.map_or_else(|| "never".into(), |s| format!("{s:.2} s"));
+        let mut out = format!(
+            "{} around {} from {:.2} s to {:.2} s: the cut master took writes until {} after the cut",
+            self.shape, self.master, self.cut_at_s, self.healed_at_s,
+            at(self.last_write_accepted_after_s),
+        );
+        if let Some(w) = self.window_vs_node_timeout() {
+            out.push_str(&format!(
+                " ({w:.2}× node-timeout {} ms)",
+                self.node_timeout_ms
+            ));
+        }
+        out.push_str(&format!(
+            ", refused from {}; its replica promoted at {}; a replica again {} after the heal",
+            at(self.refusing_after_s),
+            at(self.replica_promoted_after_s),
+            at(self.demoted_after_heal_s)
+        ));
+        if let Some(lost) = lost {
+            out.push_str(&format!(
+                "; {} acknowledged writes lost",
+                crate::units::thousands(lost)
+            ));
+        }
+        if let Some(b) = bound {
+            out.push_str(&format!(
+                " (bound: {} at {} msg/s × node-timeout, {} × the detection window)",
+                crate::units::thousands(b.spec_writes),
+                crate::units::thousands(b.shard_rate.round() as u64),
+                crate::units::thousands(b.detection_writes)
+            ));
+        }
+        out
     }
 }
 
@@ -185,6 +246,7 @@ pub async fn partition_and_watch(
         replica_promoted_after_s: None,
         demoted_after_heal_s: None,
         writes_taken_after_cut: 0,
+        shard_p99_during_cut_us: Default::default(),
     };
     let mut last_calls = calls_before;
     while began.elapsed() < hold {

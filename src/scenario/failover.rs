@@ -303,6 +303,14 @@ enum Ending {
 /// Runs the failover experiment on a fresh local cluster and reports every fault.
 pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     opts.validate()?;
+    let mut opts = opts.clone();
+    // A pause's client outwaits the pause unless told otherwise, as redis-py or Lettuce do; the
+    // report's config shows the timeout the run used.
+    if let (Fault::Pause { ms }, None) = (opts.fault, opts.workload.response_timeout_ms) {
+        opts.workload.response_timeout_ms = Some(ms + 10_000);
+    }
+    opts.workload.audit_writes = true;
+    let opts = &opts;
     let cluster = LocalCluster::start(LocalClusterOptions {
         masters: opts.masters,
         replicas_per_master: opts.replicas_per_master,
@@ -315,13 +323,11 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     .await?;
     let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let load = {
-        let mut wl = opts.workload.clone();
-        // A pause's client outwaits the pause unless told otherwise, as redis-py or Lettuce do.
-        if let (Fault::Pause { ms }, None) = (opts.fault, wl.response_timeout_ms) {
-            wl.response_timeout_ms = Some(ms + 10_000);
-        }
-        wl.audit_writes = true;
-        let (ep, live) = (cluster.endpoint().clone(), live.clone());
+        let (ep, wl, live) = (
+            cluster.endpoint().clone(),
+            opts.workload.clone(),
+            live.clone(),
+        );
         tokio::spawn(async move { workload::run(&ep, &wl, live).await })
     };
     let mut driver = Driver {
@@ -350,6 +356,9 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     let final_state = observer.final_state().await;
     let key_slots = observer.key_slots(&run.shard_keys).await;
     fill_windows(&mut steps, &live.outages.spans(), &key_slots, &run);
+    for t in steps.iter_mut().filter_map(|k| k.partition.as_mut()) {
+        t.add_shard_latency(&run.series, &run.shard_keys);
+    }
     // The verdict is the checker's (lost and unexpected); how the faults ended is a finding.
     let ending_text = match &ending {
         Ending::Recovered => None,
@@ -366,6 +375,12 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     for f in findings(&steps, &run, opts.node_timeout_ms) {
         report = report.finding(f);
     }
+    for k in &steps {
+        if let Some(t) = &k.partition {
+            report = report.finding(format!("fault {}: {}", k.step, t.sentence(None, None)));
+        }
+    }
+
     report.events = events;
     Ok(report.with_detail(FailoverDetail {
         kills: steps,

@@ -6,12 +6,14 @@
 //!   errors, moments, configuration.
 //! - `checkpoint`: the page of a run while it goes on (`run --checkpoint --html`).
 //! - `failover`, `memory` (memory-pressure, consumer-crash, backlog), `compare`
-//!   (aof-compare, durability, servers): each scenario's own sections.
+//!   (aof-compare, durability, servers): each scenario's own sections; `partition`: what the
+//!   fault runs did to the writes, and each partition's timeline.
 
 mod checkpoint;
 mod compare;
 mod failover;
 mod memory;
+mod partition;
 mod run;
 
 use std::collections::BTreeMap;
@@ -72,9 +74,15 @@ impl DetailPage for Detail {
             Detail::Memory(d) => memory::memory_tables(d),
             Detail::Crash(d) => memory::crash_tables(d),
             Detail::Backlog(d) => memory::backlog_tables(d),
-            Detail::Failover(d) => failover::tables(d),
+            Detail::Failover(d) => html! {
+                (failover::tables(d))
+                (partition::failover_partitions(&d.kills.iter().filter_map(|k| Some((k.step, k.partition.as_ref()?))).collect::<Vec<_>>()))
+            },
             Detail::Aof(d) => compare::aof_tables(d),
-            Detail::Durability(d) => compare::durability_tables(d),
+            Detail::Durability(d) => html! {
+                (compare::durability_tables(d))
+                (partition::durability_runs(&d.durability_runs))
+            },
             Detail::Servers(d) => compare::server_tables(d),
         }
     }

@@ -18,8 +18,22 @@ pub struct Cell {
     pub acked_lost_mean: f64,
     pub acked_lost_min: u64,
     pub acked_lost_max: u64,
+    /// Of the acknowledged lost, the ones no consumer got (the checker's `lost`).
+    pub lost_undelivered_mean: f64,
     pub unconfirmed_mean: f64,
+    /// Refused, plus timed out: what the client was told failed or never heard of.
     pub failed_mean: f64,
+    /// Timed out or dropped alone (the client gave up), and of the sends not acknowledged the
+    /// ones Redis kept (held) or did not (gone).
+    pub timed_out_mean: f64,
+    pub not_acknowledged_held_mean: f64,
+    pub not_acknowledged_gone_mean: f64,
+    /// The producers' response timeout of these runs, ms.
+    pub client_timeout_ms: u64,
+    /// Partition runs: how long the cut master took writes after the cut, × node-timeout, and
+    /// the loss bound of the detection window (writes).
+    pub window_x_node_timeout: Option<f64>,
+    pub loss_bound_writes: Option<u64>,
     pub throughput_mean: f64,
     pub throughput_stddev: f64,
     /// Mean of the runs' confirm-latency percentiles, µs.
@@ -31,18 +45,46 @@ pub struct Cell {
     pub p99_vs_none: f64,
 }
 
+/// A mean over repeats as a person reads it: whole when it is whole.
+fn mean(v: f64) -> String {
+    if v.fract() == 0.0 {
+        thousands(v as u64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// What one mode kept and cost under one fault, in one sentence.
 pub(super) fn finding(c: &Cell) -> String {
+    let client = match c.fault {
+        Fault::None => String::new(),
+        _ => format!(
+            " (client timeout {:.1} s)",
+            c.client_timeout_ms as f64 / 1000.0
+        ),
+    };
+    let bound = match (c.loss_bound_writes, c.window_x_node_timeout) {
+        (Some(b), Some(w)) => format!(
+            " (bound {}; the cut master took writes for {w:.2}× node-timeout)",
+            thousands(b)
+        ),
+        (Some(b), None) => format!(" (bound {})", thousands(b)),
+        _ => String::new(),
+    };
     format!(
-        "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
+        "{} under {}{client}: acknowledged lost {} (min {}, max {}){bound}, unconfirmed {}, \
+         refused or timed out {}, timed out {} (held {}, gone {}), \
          {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
         c.mode,
         c.fault,
-        c.acked_lost_mean,
+        mean(c.acked_lost_mean),
         c.acked_lost_min,
         c.acked_lost_max,
-        c.unconfirmed_mean,
-        c.failed_mean,
+        mean(c.unconfirmed_mean),
+        mean(c.failed_mean),
+        mean(c.timed_out_mean),
+        mean(c.not_acknowledged_held_mean),
+        mean(c.not_acknowledged_gone_mean),
         thousands(c.throughput_mean.round() as u64),
         c.throughput_vs_none,
         human_us(c.confirm_p50_us as u64),
@@ -81,8 +123,24 @@ pub(super) fn summarize(
                 acked_lost_mean: mean(&|r| r.acked_lost as f64).0,
                 acked_lost_min: of.iter().map(|r| r.acked_lost).min().unwrap_or(0),
                 acked_lost_max: of.iter().map(|r| r.acked_lost).max().unwrap_or(0),
+                lost_undelivered_mean: mean(&|r| r.lost_undelivered as f64).0,
                 unconfirmed_mean: mean(&|r| r.unconfirmed as f64).0,
                 failed_mean: mean(&|r| (r.failed + r.indeterminate) as f64).0,
+                timed_out_mean: mean(&|r| r.indeterminate as f64).0,
+                not_acknowledged_held_mean: mean(&|r| r.not_acknowledged_held as f64).0,
+                not_acknowledged_gone_mean: mean(&|r| r.not_acknowledged_gone as f64).0,
+                client_timeout_ms: of.iter().map(|r| r.client_timeout_ms).max().unwrap_or(0),
+                window_x_node_timeout: {
+                    let w: Vec<f64> = of
+                        .iter()
+                        .filter_map(|r| r.partition.as_ref()?.window_vs_node_timeout())
+                        .collect();
+                    (!w.is_empty()).then(|| mean_stddev(&w).0)
+                },
+                loss_bound_writes: of
+                    .iter()
+                    .filter_map(|r| r.loss_bound.map(|b| b.detection_writes))
+                    .max(),
                 throughput_mean: tput,
                 throughput_stddev: tput_sd,
                 confirm_p50_us: mean(&|r| r.confirm_latency_us.p50 as f64).0,

@@ -85,7 +85,12 @@ impl Default for DurabilityOptions {
                 ..LocalClusterOptions::default()
             },
             modes: Mode::all(),
-            faults: Fault::all(),
+            faults: vec![
+                Fault::None,
+                Fault::Pause,
+                Fault::Partition,
+                Fault::ShardKill,
+            ],
             repeat: 2,
             messages: 100_000,
             rate: 3_000.0,
@@ -205,18 +210,12 @@ fn check(opts: &DurabilityOptions) -> Result<(Vec<Mode>, Vec<String>)> {
             opts.pause_ms
         )));
     }
-    if opts.faults.contains(&Fault::Partition) {
-        if opts.partition_ms <= nt {
-            return Err(Error::Config(format!(
-                "the partition ({} ms) must exceed --node-timeout ({nt} ms) to cause the failover it tests",
-                opts.partition_ms
-            )));
-        }
-        if !crate::cluster::netns::is_private() {
-            return Err(Error::NoPrivateNetwork(
-                "the partition fault needs the run in its own network namespace (rcstress makes one when --faults names partition; a library caller calls cluster::netns::enter first)".into(),
-            ));
-        }
+    let partitions = opts.faults.contains(&Fault::Partition);
+    if partitions && opts.partition_ms <= nt {
+        return Err(Error::Config(format!(
+            "the partition ({} ms) must exceed --node-timeout ({nt} ms) to cause the failover it tests",
+            opts.partition_ms
+        )));
     }
     if opts.cluster.replicas_per_master == 0 {
         return Err(Error::Config(
@@ -241,6 +240,11 @@ fn check(opts: &DurabilityOptions) -> Result<(Vec<Mode>, Vec<String>)> {
         ));
     }
     opts.workload.validate()?;
+    if partitions && !crate::cluster::netns::is_private() {
+        return Err(Error::NoPrivateNetwork(
+            "the partition fault needs the run in its own network namespace (rcstress makes one when --faults names partition; a library caller calls cluster::netns::enter first)".into(),
+        ));
+    }
     Ok((modes, notes))
 }
 
@@ -324,6 +328,16 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
     for c in &cells {
         report = report.finding(cells::finding(c));
     }
+    for (r, _) in &runs {
+        if let Some(t) = &r.partition {
+            report = report.finding(format!(
+                "{} run {}: {}",
+                r.mode,
+                r.run,
+                t.sentence(Some(r.acked_lost), r.loss_bound.as_ref())
+            ));
+        }
+    }
     Ok(report.with_detail(DurabilityDetail {
         cells,
         durability_runs: runs.into_iter().map(|(r, _)| r).collect(),
@@ -362,10 +376,13 @@ async fn one_run(
             wl.messages = ((opts.rate * opts.duration_s).ceil() as u64).max(1);
         }
     }
-    let (result, struck) = with_child_live(live, |child| {
+    let (result, mut struck) = with_child_live(live, |child| {
         load_with_fault(&cluster, &wl, fault, opts, child)
     })
     .await?;
+    if let Some(t) = struck.cut.as_mut() {
+        t.add_shard_latency(&result.series, &result.shard_keys);
+    }
     drop(cluster);
     let c = &result.counts;
     let audit = result.write_audit.clone().unwrap_or_default();
@@ -493,4 +510,43 @@ async fn strike(
         .await?;
     struck.recovered_after_s = began.elapsed().as_secs_f64();
     Ok(struck)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(name: &str, version: &str) -> ServerInfo {
+        ServerInfo {
+            name: name.into(),
+            version: version.into(),
+            path: "redis-server".into(),
+        }
+    }
+
+    #[test]
+    fn waitaof_modes_are_left_out_only_where_the_server_lacks_waitaof() {
+        let all = Mode::all();
+        let (ok, lacking) = supported_modes(&all, &server("redis", "7.0.15"));
+        assert_eq!(lacking, ["waitaof:1:0", "waitaof:0:1", "waitaof:1:1"]);
+        assert_eq!(ok.len(), all.len() - 3);
+        for s in [server("redis", "7.2.4"), server("valkey", "8.0.1")] {
+            let (ok, lacking) = supported_modes(&all, &s);
+            assert!(lacking.is_empty() && ok == all);
+        }
+    }
+
+    #[test]
+    fn a_pause_waits_longer_than_itself_unless_told_otherwise() {
+        let d = DurabilityOptions::default();
+        assert_eq!(
+            client_timeout_ms(&d, Fault::Pause),
+            Some(d.pause_ms + 10_000)
+        );
+        assert_eq!(client_timeout_ms(&d, Fault::PauseShort), None);
+        assert_eq!(client_timeout_ms(&d, Fault::Partition), None);
+        let mut set = d.clone();
+        set.workload.response_timeout_ms = Some(1_500);
+        assert_eq!(client_timeout_ms(&set, Fault::Pause), Some(1_500));
+    }
 }

@@ -46,10 +46,18 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
         })
         .collect();
     let c = &run.counts;
+    // With the audit, "lost" is every acknowledged write gone from the stream, read first or not.
+    let lost = match &run.write_audit {
+        Some(a) => format!(
+            "{} of {} acknowledged writes lost ({} of them read by a consumer before they were rolled back)",
+            a.discarded.max(c.lost),
+            c.produced,
+            a.discarded_after_delivery
+        ),
+        None => format!("{} of {} acknowledged writes lost", c.lost, c.produced),
+    };
     out.push(format!(
-        "{} of {} acknowledged writes lost, {} unverifiable (on a shard that could not be read at the end), {} duplicate deliveries, {} duplicate writes; {} sends refused and {} indeterminate during the faults",
-        c.lost,
-        c.produced,
+        "{lost}, {} unverifiable (on a shard that could not be read at the end), {} duplicate deliveries, {} duplicate writes; {} sends refused and {} indeterminate during the faults",
         c.unverifiable,
         c.duplicated,
         c.duplicate_writes,

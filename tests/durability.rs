@@ -130,7 +130,7 @@ async fn the_durability_scenarios_counts_pass_the_checker() {
         faults: vec![Fault::Pause],
         repeat: 1,
         rate: 1_000.0,
-        duration_s: 5.0,
+        duration_s: 6.0,
         fault_at_s: 1.0,
         pause_ms: 2_500,
         ..d
@@ -149,7 +149,7 @@ async fn the_durability_scenarios_counts_pass_the_checker() {
     let mut attempted = 0;
     for r in runs {
         eprintln!("{r}");
-        assert_eq!(n(r, "attempted"), 5_000, "{r}");
+        assert_eq!(n(r, "attempted"), 6_000, "{r}");
         assert_eq!(
             n(r, "attempted"),
             n(r, "produced") + n(r, "unconfirmed") + n(r, "failed") + n(r, "indeterminate"),

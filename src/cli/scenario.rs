@@ -269,7 +269,8 @@ pub struct DurabilityArgs {
     /// Open-loop rate of the fault runs, msg/s (default 3000).
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<f64>,
-    /// Seconds of load in the fault runs; the fault starts after 2 s (default 8).
+    /// Seconds of load in the fault runs; the fault starts after 2 s and must be over 2 s before
+    /// the load ends (default 10).
     #[arg(long, value_parser = parse_secs)]
     pub duration: Option<f64>,
     /// How long the pause fault lasts, ms (default 5000; must exceed --node-timeout).

@@ -94,7 +94,7 @@ impl Default for DurabilityOptions {
             repeat: 2,
             messages: 100_000,
             rate: 3_000.0,
-            duration_s: 8.0,
+            duration_s: 10.0,
             fault_at_s: 2.0,
             pause_ms: 5_000,
             partition: Shape::IsolateMaster,
@@ -208,6 +208,26 @@ fn check(opts: &DurabilityOptions) -> Result<(Vec<Mode>, Vec<String>)> {
         return Err(Error::Config(format!(
             "the pause ({} ms) must exceed --node-timeout ({nt} ms) to cause the failover it tests",
             opts.pause_ms
+        )));
+    }
+    // The load must outlast the fault: the final scan that counts the losses has to see the
+    // cluster after the heal, not the cut master's view during the cut.
+    let longest_ms = opts
+        .faults
+        .iter()
+        .map(|f| match f {
+            Fault::None => 0,
+            Fault::Pause | Fault::PauseShort => opts.pause_ms,
+            Fault::Partition => opts.partition_ms,
+            Fault::ShardKill => opts.down_ms,
+        })
+        .max()
+        .unwrap_or(0);
+    let needed_s = opts.fault_at_s + longest_ms as f64 / 1000.0 + 2.0;
+    if longest_ms > 0 && opts.duration_s < needed_s {
+        return Err(Error::Config(format!(
+            "--duration {} s ends before the fault does (it starts at {} s and lasts {longest_ms} ms): use --duration {needed_s} or more",
+            opts.duration_s, opts.fault_at_s
         )));
     }
     let partitions = opts.faults.contains(&Fault::Partition);
@@ -439,7 +459,6 @@ async fn load_with_fault(
     child: Arc<Live>,
 ) -> Result<(RunResult, Struck)> {
     let load = crate::workload::run(cluster.endpoint(), wl, child.clone());
-    tokio::pin!(load);
     if fault == Fault::None {
         return load.await.map(|r| (r, Struck::default()));
     }
@@ -454,17 +473,18 @@ async fn load_with_fault(
         }
         strike(cluster, fault, opts, &child).await
     };
-    tokio::select! {
-        r = &mut load => r.map(|r| (r, Struck::default())),
-        f = fault_task => match f {
-            Ok(struck) => load.await.map(|r| (r, struck)),
-            Err(e) => {
-                child.stop.store(true, Relaxed);
-                let _ = load.await;
-                Err(e)
-            }
-        },
-    }
+    // Both to the end: a fault is always healed and watched to its end (its timeline kept),
+    // even when the load ends first; a fault that fails stops the load.
+    let fault_task = async {
+        let f = fault_task.await;
+        if f.is_err() {
+            child.stop.store(true, Relaxed);
+        }
+        f
+    };
+    let (r, f) = tokio::join!(load, fault_task);
+    let struck = f?;
+    Ok((r?, struck))
 }
 
 /// Applies `fault` to shard 0 (node 0 and its replicas) and waits until every node is healthy

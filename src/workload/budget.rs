@@ -29,7 +29,8 @@ pub const MESSAGE_OVERHEAD: usize = 128;
 /// that a timeout means the node stalled, not that our own batch was long.
 pub const SLOWEST_BYTES_PER_SEC: f64 = 10e6;
 
-/// What a node may take to answer beyond moving our bytes; also the shortest response timeout.
+/// What a node may take to answer beyond moving our bytes; also the shortest response timeout
+/// unless `--response-timeout` sets another.
 const SLACK: Duration = Duration::from_secs(2);
 
 /// How many messages each request carries, and the response timeouts that go with them.
@@ -45,6 +46,9 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// The producers' response timeout floor when `--response-timeout` is not set.
+    pub const DEFAULT_TIMEOUT: Duration = SLACK;
+
     /// The budget of `wl` over `shards` shard keys.
     pub fn new(wl: &Workload, shards: usize) -> Budget {
         let message = wl.payload_bytes + MESSAGE_OVERHEAD;

@@ -86,10 +86,17 @@ pub struct Workload {
     /// The producers' response timeout floor, ms (`--response-timeout`); `None`: 2 s. A client
     /// that gives up sooner than a stalled master resumes never sees the writes that master
     /// then acknowledges and discards: this setting decides which client a figure stands for.
+    /// Reports show the floor in force (2000 when unset).
+    #[serde(serialize_with = "floor_ms")]
     pub response_timeout_ms: Option<u64>,
     /// Scan every shard at the end and audit every write against it ([`WriteAudit`]), delivered
     /// or not: what the fault scenarios need to see writes rolled back after a consumer read them.
     pub audit_writes: bool,
+}
+
+/// A response timeout as reports show it: the floor in force.
+fn floor_ms<S: serde::Serializer>(v: &Option<u64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(v.unwrap_or(Budget::DEFAULT_TIMEOUT.as_millis() as u64))
 }
 
 /// How late a worker may still join a distributed run's common start, which is also how much

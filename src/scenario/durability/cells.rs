@@ -72,16 +72,16 @@ pub(super) fn finding(c: &Cell) -> String {
         _ => String::new(),
     };
     format!(
-        "{} under {}{client}: acknowledged lost {} (min {}, max {}){bound}, unconfirmed {}, \
-         refused or timed out {}, timed out {} (held {}, gone {}), \
+        "{} under {}{client}: acknowledged lost {} (min {}, max {}){bound}, refused or timed out {}; \
+         not acknowledged (unconfirmed {}, timed out {}): kept by Redis {}, gone {}; \
          {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
         c.mode,
         c.fault,
         mean(c.acked_lost_mean),
         c.acked_lost_min,
         c.acked_lost_max,
-        mean(c.unconfirmed_mean),
         mean(c.failed_mean),
+        mean(c.unconfirmed_mean),
         mean(c.timed_out_mean),
         mean(c.not_acknowledged_held_mean),
         mean(c.not_acknowledged_gone_mean),

@@ -327,7 +327,10 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         "faults": opts.faults,
         "partition": opts.partition,
         "partition_ms": opts.partition_ms,
-        "response_timeout_ms": opts.workload.response_timeout_ms,
+        "response_timeout_ms": match opts.workload.response_timeout_ms {
+            Some(ms) => serde_json::json!(ms),
+            None => serde_json::json!("per run: pause_ms + 10000 under pause, 2000 otherwise"),
+        },
         "repeat": opts.repeat,
         "messages": opts.messages,
         "rate": opts.rate,

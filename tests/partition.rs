@@ -323,44 +323,25 @@ fn sigkill_during_a_partition_leaves_no_node_rule_or_namespace() {
 #[test]
 fn bad_partition_values_get_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let q = cli::QUICK;
-    let out = run_in(
-        d,
-        &["scenario", "durability", "--partition", "sideways"],
-        &[],
-        q,
-    );
-    assert_fails(
-        &out,
-        2,
-        &["sideways", "isolate-master, halves, bridge or one-way"],
-    );
-    let out = run_in(
-        d,
-        &["scenario", "failover", "--partition-ms", "5000"],
-        &[],
-        q,
-    );
-    assert_fails(&out, 2, &["--partition"]);
-    let args = [
-        "scenario",
-        "failover",
-        "--partition",
-        "halves",
-        "--partition-ms",
-        "1000",
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "durability --partition sideways",
+            &["sideways", "isolate-master, halves, bridge or one-way"],
+        ),
+        ("failover --partition-ms 5000", &["--partition"]),
+        (
+            "failover --partition halves --partition-ms 1000",
+            &["--partition-ms must exceed --node-timeout"],
+        ),
+        (
+            "durability --faults partition --partition-ms 1500",
+            &["must exceed --node-timeout"],
+        ),
     ];
-    let out = run_in(d, &args, &[], q);
-    assert_fails(&out, 2, &["--partition-ms must exceed --node-timeout"]);
-    let args = [
-        "scenario",
-        "durability",
-        "--faults",
-        "partition",
-        "--partition-ms",
-        "1500",
-    ];
-    let out = run_in(d, &args, &[], q);
-    assert_fails(&out, 2, &["must exceed --node-timeout"]);
+    for (line, needles) in cases {
+        let mut args = vec!["scenario"];
+        args.extend(line.split(' '));
+        let out = run_in(dir.path(), &args, &[], cli::QUICK);
+        assert_fails(&out, 2, needles);
+    }
 }

@@ -18,14 +18,15 @@ use crate::scenario::{aof, durability};
 pub enum ScenarioCommand {
     /// Producer and claimer, no consumer, tiny maxmemory: when do OOM and NOGROUP start, what is evicted.
     MemoryPressure(MemoryArgs),
-    /// Kill (or pause, or fail over) masters under load: windows, promotions, what was lost.
+    /// Kill (or pause, cut off the network, or fail over) masters under load: windows,
+    /// promotions, what was lost.
     Failover(FailoverArgs),
     /// Consumers die between read and XACK: does XAUTOCLAIM recover their entries.
     ConsumerCrash(CrashArgs),
     /// The same cycle with AOF off / everysec / always / no, repeated: overhead of each.
     AofCompare(AofCompareArgs),
-    /// WAIT / WAITAOF / min-replicas under a paused master and a killed shard: acknowledged
-    /// writes lost, unconfirmed, and the cost of each mode.
+    /// WAIT / WAITAOF / min-replicas under a paused master, a network partition and a killed
+    /// shard: acknowledged writes lost, unconfirmed, and the cost of each mode.
     Durability(DurabilityArgs),
     /// The same cycle on each installed server (Redis, Valkey), AOF off and on.
     Servers(ServersArgs),

@@ -401,3 +401,5 @@ fn memory_stays_flat_over_a_long_run() {
     let c = l.counts(0);
     assert_eq!((c.attempted, c.acked, c.lost, c.delivered), (n, n, 0, n));
 }
+
+mod concurrency;

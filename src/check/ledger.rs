@@ -1,5 +1,6 @@
 //! The [`Ledger`]: every message of a run, by producer id and sequence number, and what
-//! happened to it. Booking takes one chunk's lock per bit and allocates nothing per message (see the `book` module).
+//! happened to it. Booking takes one chunk's lock per bit and allocates nothing per message
+//! (see the `book` module).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;

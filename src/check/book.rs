@@ -9,18 +9,18 @@
 //! chunk is freed. A folded message reads as settled unless it is an exception. So memory follows
 //! the messages in flight and the exceptions, not the length of the run.
 //!
-//! The hot path stays lock-free: a chunk is reached through an epoch-protected pointer
-//! (crossbeam-epoch), and its bits are atomics. Folding is exact in two steps: the chunk is first
-//! *sealed* (a pointer tag: from then on every access takes the book's mutex), and folded only
-//! once every access that began before the seal has ended (an epoch-deferred flag), so no update
-//! can slip between the fold's reading of the bits and the chunk's release.
+//! Every chunk has a lock of its own ([`Mutex`]) that each access holds for one bit: taken
+//! uncontended it costs what an epoch pin does (see `docs/measurements.md`), and it makes
+//! folding exact without a protocol of ours. A fold reads the bits and frees them under the
+//! chunk's lock, so an update lands either before the fold (and is folded) or after it (and
+//! finds the chunk folded and goes to the exceptions). A folded chunk stays folded, which is
+//! what lets an access drop the chunk's lock before it takes the exceptions' lock: the fold
+//! takes the exceptions' lock first, then the chunk's, and no access ever holds the chunk's
+//! while waiting for the other, so the two cannot deadlock.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-use crossbeam_epoch::{self as epoch, Atomic, Guard, Owned, Shared};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use super::words::Words;
 
@@ -31,19 +31,17 @@ pub use super::words::{
 /// A settled message's bits: what a folded message is unless it is an exception.
 const SETTLED: u8 = 1 << ATTEMPTED | 1 << PRODUCED | 1 << DELIVERED | 1 << ACKED;
 
-/// Pointer tags of a chunk slot. A null LIVE slot was never touched (all its bits are clear).
-const LIVE: usize = 0;
-const SEALED: usize = 1;
-const FOLDED: usize = 2;
-
 /// log2 of the messages per chunk in a run's ledger: 65,536 messages, 8 KB per set.
 pub(super) const CHUNK_SHIFT: u32 = 16;
 
-/// One chunk's bit sets, set `s` word `w` at `bits[s * words + w]`.
-struct Chunk {
-    bits: Box<[AtomicU64]>,
-    /// Set once every access that began before the chunk was sealed has ended.
-    quiet: Arc<AtomicBool>,
+/// What a chunk of messages is now. Untouched → Live → Folded, never back.
+enum Chunk {
+    /// None of its messages touched yet: all its bits are clear.
+    Untouched,
+    /// Its bit sets, set `s` word `w` at `bits[s * words + w]`.
+    Live(Box<[u64]>),
+    /// Folded: its messages are settled but for the exceptions.
+    Folded,
 }
 
 /// What folding left of the folded chunks: their messages that are not settled.
@@ -61,14 +59,20 @@ pub(super) struct Book {
     shift: u32,
     /// 6, or 7 with the claimed set.
     sets: usize,
-    /// Whether chunks are folded. A worker's ledger is not: the merge needs every bit, and a
+    /// Whether chunks are folded. A worker's ledger is not: the merge reads every bit, and a
     /// worker cannot tell when a message it sent was delivered elsewhere.
     fold: bool,
-    chunks: Box<[Atomic<Chunk>]>,
+    chunks: Box<[Mutex<Chunk>]>,
     folded: Mutex<Folded>,
     /// Chunks allocated and not yet freed, and the most there were at once.
     live: AtomicU64,
     peak: AtomicU64,
+}
+
+/// A lock whose holder panicked still guards consistent bits: every critical section here is a
+/// single update that cannot be left half done.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Book {
@@ -79,7 +83,7 @@ impl Book {
             shift,
             sets: if claims { SETS } else { SETS - 1 },
             fold,
-            chunks: (0..n).map(|_| Atomic::null()).collect(),
+            chunks: (0..n).map(|_| Mutex::new(Chunk::Untouched)).collect(),
             folded: Mutex::new(Folded::default()),
             live: AtomicU64::new(0),
             peak: AtomicU64::new(0),
@@ -94,148 +98,94 @@ impl Book {
         1 << (self.shift - 6)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Folded> {
-        self.folded.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Sets `set` of message `seq`; returns whether it was already set. Out of range: `None`.
-    pub(super) fn set(&self, set: usize, seq: u64, g: &Guard) -> Option<bool> {
-        if seq >= self.len || set >= self.sets {
-            return None;
-        }
-        let slot = &self.chunks[(seq >> self.shift) as usize];
-        loop {
-            let p = slot.load(Ordering::Acquire, g);
-            match (p.tag(), unsafe { p.as_ref() }) {
-                (LIVE, Some(chunk)) => return Some(self.chunk_set(chunk, set, seq)),
-                (LIVE, None) => self.allocate(slot, p, g),
-                _ => return Some(self.set_locked(slot, set, seq, g)),
-            }
-        }
+    pub(super) fn set(&self, set: usize, seq: u64) -> Option<bool> {
+        self.access(set, seq, true)
     }
 
     /// Whether `set` of message `seq` is set (false out of range).
-    pub(super) fn get(&self, set: usize, seq: u64, g: &Guard) -> bool {
-        if seq >= self.len || set >= self.sets {
-            return false;
-        }
-        let slot = &self.chunks[(seq >> self.shift) as usize];
-        let p = slot.load(Ordering::Acquire, g);
-        match (p.tag(), unsafe { p.as_ref() }) {
-            (LIVE, Some(chunk)) => self.chunk_get(chunk, set, seq),
-            (LIVE, None) => false,
-            _ => {
-                let folded = self.lock();
-                // Re-read under the lock: the chunk may have been folded meanwhile.
-                let p = slot.load(Ordering::Acquire, g);
-                match unsafe { p.as_ref() } {
-                    Some(chunk) => self.chunk_get(chunk, set, seq),
-                    None => folded_bits(&folded, seq) & 1 << set != 0,
-                }
-            }
-        }
+    pub(super) fn get(&self, set: usize, seq: u64) -> bool {
+        self.access(set, seq, false) == Some(true)
     }
 
+    /// Reads bit `set` of message `seq` and, if `write`, sets it; returns what it was. A write
+    /// to an untouched chunk allocates its bits (once per chunk, under its lock).
+    fn access(&self, set: usize, seq: u64, write: bool) -> Option<bool> {
+        if seq >= self.len || set >= self.sets {
+            return None;
+        }
+        let c = (seq >> self.shift) as usize;
+        let mut chunk = lock(&self.chunks[c]);
+        if write && matches!(*chunk, Chunk::Untouched) {
+            *chunk = Chunk::Live(vec![0; self.sets * self.words()].into_boxed_slice());
+            let live = self.live.fetch_add(1, Relaxed) + 1;
+            self.peak.fetch_max(live, Relaxed);
+        }
+        match &mut *chunk {
+            Chunk::Untouched => return Some(false),
+            Chunk::Live(bits) => {
+                let (w, mask) = self.bit(set, seq);
+                let was = bits[w] & mask != 0;
+                if write {
+                    bits[w] |= mask;
+                }
+                return Some(was);
+            }
+            Chunk::Folded => {}
+        }
+        // Folded for good: the chunk's lock has nothing more to guard (see the module's doc).
+        drop(chunk);
+        let mut folded = lock(&self.folded);
+        let bits = folded_bits(&folded, seq);
+        let was = bits & 1 << set != 0;
+        if write && !was {
+            folded.exceptions.insert(seq, bits | 1 << set);
+        }
+        Some(was)
+    }
+
+    /// Word and mask of bit `set` of message `seq` in its chunk's bits.
     fn bit(&self, set: usize, seq: u64) -> (usize, u64) {
         let i = seq & ((1 << self.shift) - 1);
         (set * self.words() + (i / 64) as usize, 1 << (i % 64))
     }
 
-    fn chunk_set(&self, chunk: &Chunk, set: usize, seq: u64) -> bool {
-        let (w, mask) = self.bit(set, seq);
-        chunk.bits[w].fetch_or(mask, Ordering::Relaxed) & mask != 0
-    }
-
-    fn chunk_get(&self, chunk: &Chunk, set: usize, seq: u64) -> bool {
-        let (w, mask) = self.bit(set, seq);
-        chunk.bits[w].load(Ordering::Relaxed) & mask != 0
-    }
-
-    /// Installs a new chunk in an untouched slot (another task may win the race: then its chunk
-    /// is used and ours dropped).
-    fn allocate(&self, slot: &Atomic<Chunk>, current: Shared<'_, Chunk>, g: &Guard) {
-        let chunk = Chunk {
-            bits: (0..self.sets * self.words())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            quiet: Arc::new(AtomicBool::new(false)),
-        };
-        let new = Owned::new(chunk);
-        if slot
-            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire, g)
-            .is_ok()
-        {
-            let live = self.live.fetch_add(1, Ordering::Relaxed) + 1;
-            self.peak.fetch_max(live, Ordering::Relaxed);
-        }
-    }
-
-    /// [`Book::set`] on a sealed or folded chunk: under the book's lock, as folding is.
-    fn set_locked(&self, slot: &Atomic<Chunk>, set: usize, seq: u64, g: &Guard) -> bool {
-        let mut folded = self.lock();
-        let p = slot.load(Ordering::Acquire, g);
-        if let Some(chunk) = unsafe { p.as_ref() } {
-            return self.chunk_set(chunk, set, seq);
-        }
-        let bits = folded_bits(&folded, seq);
-        let was = bits & 1 << set != 0;
-        if !was {
-            folded.exceptions.insert(seq, bits | 1 << set);
-        }
-        was
-    }
-
     /// Message `seq` is being sent: the first of a chunk folds what it can behind it (once per
-    /// chunk, so the cost per message stays a few loads).
+    /// chunk, so the cost per message stays one comparison).
     pub(super) fn sent(&self, seq: u64) {
         if seq & ((1 << self.shift) - 1) == 0 {
             self.fold_behind((seq >> self.shift) as usize);
         }
     }
 
-    /// A producer started chunk `head`: seal the chunks two or more behind it that are (nearly)
-    /// all settled, and fold the sealed ones whose earlier accesses have all ended. Skipped when
-    /// another task is at it (a later chunk start tries again).
+    /// A producer started chunk `head`: fold the chunks two or more behind it that are (nearly)
+    /// all settled. Skipped when the exceptions are busy (another fold, or a late event on a
+    /// folded message): a later chunk start tries again.
     pub(super) fn fold_behind(&self, head: usize) {
         if !self.fold {
             return;
         }
-        let Ok(mut folded) = self.folded.try_lock() else {
-            return;
+        let mut folded = match self.folded.try_lock() {
+            Ok(f) => f,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
         };
-        let g = &epoch::pin();
         let mut watermark_moves = true;
         for c in folded.watermark..head.saturating_sub(1) {
-            let slot = &self.chunks[c];
-            let p = slot.load(Ordering::Acquire, g);
-            let Some(chunk) = (unsafe { p.as_ref() }) else {
-                // Folded, or never touched (a producer stopped before it).
-                if p.tag() != FOLDED {
+            let mut chunk = lock(&self.chunks[c]);
+            match &*chunk {
+                Chunk::Folded if watermark_moves => folded.watermark = c + 1,
+                Chunk::Folded => {}
+                // Never touched (a producer stopped before it): it may be yet.
+                Chunk::Untouched => watermark_moves = false,
+                Chunk::Live(bits) => {
                     watermark_moves = false;
-                } else if watermark_moves {
-                    folded.watermark = c + 1;
+                    if self.unsettled(bits, c) <= self.max_exceptions() {
+                        self.fold_chunk(&mut folded, c, bits);
+                        *chunk = Chunk::Folded;
+                        self.live.fetch_sub(1, Relaxed);
+                    }
                 }
-                continue;
-            };
-            watermark_moves = false;
-            match p.tag() {
-                LIVE if self.unsettled(chunk, c) <= self.max_exceptions()
-                    && slot
-                        .compare_exchange(p, p.with_tag(SEALED), AcqRel, Acquire, g)
-                        .is_ok() =>
-                {
-                    let quiet = chunk.quiet.clone();
-                    g.defer(move || quiet.store(true, Ordering::Release));
-                    g.flush();
-                }
-                SEALED if chunk.quiet.load(Ordering::Acquire) => {
-                    self.fold_chunk(&mut folded, c, chunk);
-                    slot.store(Shared::null().with_tag(FOLDED), Ordering::Release);
-                    // No new access can reach it now; earlier ones end before it is freed.
-                    unsafe { g.defer_destroy(p.with_tag(LIVE)) };
-                    self.live.fetch_sub(1, Ordering::Relaxed);
-                }
-                _ => {}
             }
         }
     }
@@ -247,17 +197,17 @@ impl Book {
     }
 
     /// Messages of chunk `c` that are not settled.
-    fn unsettled(&self, chunk: &Chunk, c: usize) -> u64 {
+    fn unsettled(&self, bits: &[u64], c: usize) -> u64 {
         let mut n = 0;
-        self.chunk_words(chunk, c, |_, w| {
+        self.chunk_words(bits, c, |_, w| {
             n += u64::from((w.valid & !w.settled()).count_ones())
         });
         n
     }
 
     /// Moves chunk `c`'s messages that are not settled to the exceptions.
-    fn fold_chunk(&self, folded: &mut Folded, c: usize, chunk: &Chunk) {
-        self.chunk_words(chunk, c, |base, w| {
+    fn fold_chunk(&self, folded: &mut Folded, c: usize, bits: &[u64]) {
+        self.chunk_words(bits, c, |base, w| {
             for i in super::settle::set_bits(w.valid & !w.settled()) {
                 folded.exceptions.insert(base + i, w.message(i));
             }
@@ -265,7 +215,7 @@ impl Book {
     }
 
     /// The messages of chunk `c` as [`Words`], with the sequence number of each word's bit 0.
-    fn chunk_words(&self, chunk: &Chunk, c: usize, mut f: impl FnMut(u64, &Words)) {
+    fn chunk_words(&self, bits: &[u64], c: usize, mut f: impl FnMut(u64, &Words)) {
         let words = self.words();
         let first = (c as u64) << self.shift;
         for w in 0..words {
@@ -275,7 +225,7 @@ impl Book {
             }
             let load = |s: usize| {
                 if s < self.sets {
-                    chunk.bits[s * words + w].load(Ordering::Relaxed)
+                    bits[s * words + w]
                 } else {
                     0
                 }
@@ -289,15 +239,14 @@ impl Book {
 
     /// Every message of the book as [`Words`], word by word in sequence order (folded chunks are
     /// rebuilt from their exceptions; untouched ones are skipped: all their bits are clear).
+    /// Each chunk is read whole under its lock; updates to other chunks may go on meanwhile.
     pub(super) fn for_each_word(&self, mut f: impl FnMut(u64, &Words)) {
-        let g = &epoch::pin();
-        let folded = self.lock();
+        let folded = lock(&self.folded);
         for (c, slot) in self.chunks.iter().enumerate() {
-            let p = slot.load(Ordering::Acquire, g);
-            match (p.tag(), unsafe { p.as_ref() }) {
-                (_, Some(chunk)) => self.chunk_words(chunk, c, &mut f),
-                (FOLDED, None) => self.folded_words(&folded, c, &mut f),
-                _ => {}
+            match &*lock(slot) {
+                Chunk::Live(bits) => self.chunk_words(bits, c, &mut f),
+                Chunk::Folded => self.folded_words(&folded, c, &mut f),
+                Chunk::Untouched => {}
             }
         }
     }
@@ -329,42 +278,30 @@ impl Book {
         }
     }
 
-    /// Heap bytes at the most: the chunks alive at once at their peak, the slots and the
-    /// exceptions now.
+    /// Heap bytes at the most: the chunks alive at once at their peak, the slots (a lock and
+    /// a state each) and the exceptions now.
     pub(super) fn peak_heap_bytes(&self) -> usize {
         let chunk = self.sets * self.words() * 8;
-        let exceptions = self.lock().exceptions.len();
-        self.peak.load(Ordering::Relaxed) as usize * chunk + self.chunks.len() * 8 + exceptions * 24
+        let slots = self.chunks.len() * std::mem::size_of::<Mutex<Chunk>>();
+        let exceptions = lock(&self.folded).exceptions.len();
+        self.peak.load(Relaxed) as usize * chunk + slots + exceptions * 24
     }
 
     /// Chunks alive now (allocated and not freed).
     #[cfg(test)]
     pub(super) fn live_chunks(&self) -> u64 {
-        self.live.load(Ordering::Relaxed)
+        self.live.load(Relaxed)
     }
 
     /// The most chunks alive at once.
     #[cfg(test)]
     pub(super) fn peak_chunks(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
+        self.peak.load(Relaxed)
     }
 
     #[cfg(test)]
     pub(super) fn exceptions(&self) -> usize {
-        self.lock().exceptions.len()
-    }
-}
-
-impl Drop for Book {
-    fn drop(&mut self) {
-        // `&mut self`: nobody else can reach the chunks any more.
-        let g = unsafe { epoch::unprotected() };
-        for slot in self.chunks.iter() {
-            let p = slot.load(Ordering::Relaxed, g);
-            if !p.is_null() {
-                drop(unsafe { p.with_tag(LIVE).into_owned() });
-            }
-        }
+        lock(&self.folded).exceptions.len()
     }
 }
 

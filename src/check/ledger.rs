@@ -1,10 +1,9 @@
 //! The [`Ledger`]: every message of a run, by producer id and sequence number, and what
-//! happened to it. Booking is lock-free and allocates nothing per message (see the `book` module).
+//! happened to it. Booking takes one chunk's lock per bit and allocates nothing per message
+//! (see the `book` module).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-
-use crossbeam_epoch::{self as epoch, Guard};
 
 use super::book::{
     Book, ACKED, ATTEMPTED, CHUNK_SHIFT, CLAIMED, DELIVERED, INDETERMINATE, PRODUCED, RECOVERED,
@@ -92,9 +91,9 @@ impl Ledger {
     /// The book of a message this run sent (attempted, and not claiming an earlier send time).
     /// A worker's ledger also takes any in-range message of another worker: only the union of
     /// the ledgers knows whether it was sent.
-    fn ours(&self, tag: &MessageTag, g: &Guard) -> Option<&Book> {
+    fn ours(&self, tag: &MessageTag) -> Option<&Book> {
         self.books.get(tag.producer as usize).filter(|b| {
-            let sent = (self.defer_foreign && tag.seq < b.len) || b.get(ATTEMPTED, tag.seq, g);
+            let sent = (self.defer_foreign && tag.seq < b.len) || b.get(ATTEMPTED, tag.seq);
             sent && tag.sent_us >= self.since_us
         })
     }
@@ -102,7 +101,7 @@ impl Ledger {
     /// Sets `set` of a message; whether it was already set (`None`: out of range).
     fn set(&self, producer: u32, set: usize, seq: u64) -> Option<bool> {
         let b = self.books.get(producer as usize)?;
-        b.set(set, seq, &epoch::pin())
+        b.set(set, seq)
     }
 
     /// Raises shard's newest delivered id to `id`; returns whether `id` was above it.
@@ -122,7 +121,7 @@ impl Ledger {
     /// chunks behind it (see `Book::sent`).
     pub fn attempted(&self, producer: u32, seq: u64) {
         if let Some(b) = self.books.get(producer as usize) {
-            b.set(ATTEMPTED, seq, &epoch::pin());
+            b.set(ATTEMPTED, seq);
             b.sent(seq);
         }
     }
@@ -168,24 +167,23 @@ impl Ledger {
     ) -> DeliveryKind {
         // Only new deliveries move the shard's mark: a claim hands back an older entry.
         let new_entry = via == Via::New && entry.is_some_and(|e| self.raise_newest(e));
-        let g = &epoch::pin();
-        let Some((tag, book)) = tag.and_then(|t| Some((t, self.ours(t, g)?))) else {
+        let Some((tag, book)) = tag.and_then(|t| Some((t, self.ours(t)?))) else {
             self.unexpected.fetch_add(1, Relaxed);
             return DeliveryKind::Unexpected;
         };
         if via == Via::Claim && book.has_claims() {
-            book.set(CLAIMED, tag.seq, g);
+            book.set(CLAIMED, tag.seq);
         }
-        let seen = book.set(DELIVERED, tag.seq, g) == Some(true);
+        let seen = book.set(DELIVERED, tag.seq) == Some(true);
         let kind = match (via, seen) {
             (_, false) => DeliveryKind::First,
             (Via::New, true) if new_entry => DeliveryKind::DuplicateWrite,
-            (Via::Claim, true) if !book.get(ACKED, tag.seq, g) => DeliveryKind::Recovered,
+            (Via::Claim, true) if !book.get(ACKED, tag.seq) => DeliveryKind::Recovered,
             _ => DeliveryKind::Duplicate,
         };
         match kind {
             DeliveryKind::Recovered => {
-                book.set(RECOVERED, tag.seq, g);
+                book.set(RECOVERED, tag.seq);
                 self.redelivered.fetch_add(1, Relaxed);
             }
             DeliveryKind::Duplicate => {
@@ -203,10 +201,9 @@ impl Ledger {
     /// XACK succeeded for this message. Returns true for its first ack, the one its send→ack
     /// latency is measured at; false for a repeat and for anything this run did not send.
     pub fn acked(&self, tag: &MessageTag) -> bool {
-        let g = &epoch::pin();
         let first = self
-            .ours(tag, g)
-            .is_some_and(|book| book.set(ACKED, tag.seq, g) == Some(false));
+            .ours(tag)
+            .is_some_and(|book| book.set(ACKED, tag.seq) == Some(false));
         if first {
             self.acked_unique.fetch_add(1, Relaxed);
         }

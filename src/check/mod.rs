@@ -3,15 +3,18 @@
 //! In the spirit of Jepsen's total-queue check: a run is valid iff nothing Redis acknowledged
 //! (XADD answered with an id) is lost and nothing unexpected was delivered ([`Verdict`]). The
 //! ledger's memory follows the messages in flight, not the length of the run: per producer, a
-//! window of chunks of bits (six bits per message, lock-free) behind which settled chunks are
-//! folded away, keeping only their exceptions (`book`).
+//! window of chunks of bits (six bits per message, a lock per chunk) behind which settled
+//! chunks are folded away, keeping only their exceptions (`book`). Safe Rust only: every figure
+//! the tool reports is counted here.
 //!
 //! - [`ledger`]: the [`Ledger`] the workload books every send, delivery and ack in.
 //! - `book`: one producer's chunks, their folding and the exceptions.
 //! - [`counts`]: [`Counts`], the [`Verdict`] rule, and the tally from bits to counts.
 //! - [`settle`]: the final scans against the undelivered messages (lost or still stored).
 //! - [`snapshot`]: a ledger's bits for `rcstress merge`.
-//! - `tests`: the ledger's tests (pure logic), folding included.
+//! - `tests`: the ledger's tests (pure logic), folding included, and folding under concurrency.
+
+#![forbid(unsafe_code)]
 
 mod book;
 pub mod counts;

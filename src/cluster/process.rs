@@ -44,8 +44,13 @@ impl Spawner {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls (prctl, getppid, setpgid, _exit) run between
-        // fork and exec.
+        // SAFETY: `pre_exec` runs the closure in the forked child before exec, where only the
+        // forking thread survives: anything another thread held (the allocator's locks, a
+        // mutex) may be held forever, so the closure must not allocate or lock. It makes only
+        // async-signal-safe system calls (prctl, getppid, setpgid, _exit) on a pid copied in;
+        // its errors are errno values (`io::Error::from(Errno)` keeps the number and allocates
+        // nothing); and it shares no memory with the parent, whose state it cannot change.
+        #[allow(unsafe_code)]
         unsafe {
             cmd.pre_exec(move || {
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;

@@ -13,8 +13,9 @@
 //! - [`settle`]: the final scans against the undelivered messages (lost or still stored).
 //! - [`snapshot`]: a ledger's bits for `rcstress merge`.
 //! - `tests`: the ledger's tests (pure logic), folding included, and folding under concurrency.
-
-#![forbid(unsafe_code)]
+//!
+//! No block here may bypass the borrow checker: the crate denies it (`[lints.rust]` in
+//! Cargo.toml), and only the spawner's `pre_exec` in `cluster::process` is allowed one.
 
 mod book;
 pub mod counts;

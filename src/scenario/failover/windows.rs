@@ -49,10 +49,13 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
     // With the audit, "lost" is every acknowledged write gone from the stream, read first or not.
     let lost = match &run.write_audit {
         Some(a) => format!(
-            "{} of {} acknowledged writes lost ({} of them read by a consumer before they were rolled back)",
+            "{} of {} acknowledged writes lost ({} of them read by a consumer before they were rolled back); of the {} sends not acknowledged (timed out or unconfirmed), Redis kept {} and {} are gone",
             a.discarded.max(c.lost),
             c.produced,
-            a.discarded_after_delivery
+            a.discarded_after_delivery,
+            a.not_acknowledged,
+            a.not_acknowledged_held,
+            a.not_acknowledged_gone
         ),
         None => format!("{} of {} acknowledged writes lost", c.lost, c.produced),
     };

@@ -43,11 +43,13 @@ pub(super) async fn command(
     let report = result?;
     print!("{}", scenario_summary(&report));
     let document = ScenarioDocument::new(&report);
-    if let Some(sink) = json {
+    if let (Some(sink), Some(path)) = (json, out.json.as_ref()) {
         sink.commit(&document)?;
+        println!("wrote {}", path.display());
     }
-    if let Some(sink) = html {
+    if let (Some(sink), Some(path)) = (html, out.html.as_ref()) {
         sink.commit(&document)?;
+        println!("wrote {}", path.display());
     }
     drop(cluster);
     Ok(Outcome::of(interrupted, out.strict, report.verdict.is_ok()))

@@ -12,6 +12,7 @@ pub mod html;
 pub mod schema;
 mod sink;
 mod summary;
+pub mod words;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -22,7 +23,7 @@ use crate::units::{mb, thousands};
 use crate::workload::RunResult;
 
 pub use sink::{HtmlSink, JsonSink};
-pub use summary::{facts_summary, scenario_summary, summary};
+pub use summary::{facts_summary, run_memory_line, scenario_summary, summary, trim_line};
 
 /// The JSON of `rcstress run` (field names are a public contract; see README).
 #[derive(Serialize, JsonSchema)]

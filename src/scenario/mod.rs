@@ -26,7 +26,7 @@ use crate::check::Counts;
 use crate::cluster::ClusterFacts;
 use crate::workload::Live;
 
-pub use report::{Detail, Event, RunEnd, ScenarioReport};
+pub use report::{Detail, Event, Outcome, RunEnd, ScenarioReport};
 
 /// Runs `work` with a fresh [`Live`] of its own (each run needs its own start instant) while
 /// mirroring its counters into `outer` for progress and passing `outer.stop` on to it: how a

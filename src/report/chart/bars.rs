@@ -3,7 +3,7 @@
 
 use maud::{html, Markup};
 
-use super::{axes, f1, nice_step, y_grid, BOTTOM, H, LEFT, PALETTE, RIGHT, TOP, W};
+use super::{axes, f1, linear_ticks, nice_step, y_grid, BOTTOM, H, LEFT, PALETTE, RIGHT, TOP, W};
 
 /// One bar: a mean with its spread and the individual runs as dots.
 pub struct Bar {
@@ -33,7 +33,7 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
     html! {
         svg viewBox=(format!("0 0 {W} {H}")) xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title) {
             text x=(LEFT) y="18" class="ctitle" { (title) }
-            (y_grid(y_top, y_step, &sy, y_format))
+            (y_grid(&linear_ticks(y_top, y_step), &sy, y_format))
             (axes("", y_label))
             @for (i, b) in bars.iter().enumerate() {
                 @let cx = LEFT + slot * (i as f64 + 0.5);

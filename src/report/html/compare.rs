@@ -3,8 +3,8 @@
 
 use maud::{html, Markup};
 
-use super::run::{over_time, rate_points};
-use super::{section, table, Cell};
+use super::run::{line, over_time, rate_points};
+use super::{section, table, Cell, Frame};
 use crate::report::chart::{bar_chart, Bar, Line, PALETTE};
 use crate::scenario::aof::AofDetail;
 use crate::scenario::durability::{Cell as DurabilityCell, DurabilityDetail, Fault};
@@ -63,19 +63,26 @@ pub(super) fn aof_charts(d: &AofDetail) -> Markup {
         .modes
         .iter()
         .enumerate()
-        .map(|(i, m)| Line {
-            name: format!("AOF {}", m.mode),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_points(&m.series, |s| s.acked),
-            steps: true,
+        .map(|(i, m)| {
+            line(
+                &format!("AOF {}", m.mode),
+                i,
+                rate_points(&m.series, |s| s.acked),
+                true,
+            )
         })
         .collect();
     let any_series = lines.iter().any(|l| !l.points.is_empty());
+    let x_max = d
+        .modes
+        .iter()
+        .filter_map(|m| m.series.last().map(|s| s.t))
+        .fold(0.0, f64::max);
     let chart = over_time(
         "Acked per second, first run of each mode",
         "messages / s",
         lines,
-        &[],
+        &Frame { events: &[], x_max },
     );
     html! {
         (section(

@@ -4,7 +4,7 @@ use super::words::{latency_basis, percentiles, round_trip};
 use crate::cluster::ClusterFacts;
 use crate::metrics::Latency;
 use crate::scenario::ScenarioReport;
-use crate::units::{mb, thousands};
+use crate::units::{mib, thousands};
 use crate::workload::RunResult;
 
 /// "OOM 12  MOVED 3", or "none".
@@ -156,12 +156,12 @@ pub fn summary(title: &str, r: &RunResult) -> String {
     s
 }
 
-/// "ledger 1.2 MB, client peak RSS 30.1 MB": the client's memory (summary and run page).
+/// "ledger 1.2 MiB, client peak RSS 30.1 MiB": the client's memory (summary and run page).
 pub fn run_memory_line(r: &RunResult) -> String {
     format!(
         "ledger {}, client peak RSS {}",
-        mb(r.ledger_bytes as u64),
-        mb(r.client_peak_rss_bytes)
+        mib(r.ledger_bytes as u64),
+        mib(r.client_peak_rss_bytes)
     )
 }
 

@@ -28,6 +28,7 @@ use crate::workload::{self, Live, RunResult, Workload};
 use crate::{Error, Result};
 use driver::Driver;
 use observer::Observer;
+pub use windows::node_label;
 use windows::{fill_windows, findings};
 
 /// What happens to the chosen master at each step; a compact spec in the spirit of tikv/fail-rs:
@@ -231,6 +232,11 @@ pub struct KillRecord {
     pub shard_max_us: u64,
     /// The same on the other masters' shards.
     pub other_shards_p99_us: u64,
+    /// The shards (indices into the report's `shard_keys`) whose keys this master served.
+    pub shards: Vec<usize>,
+    /// Messages of those shards acked from the fault to the next one: 0 means `shard_p99_us`
+    /// and `shard_max_us` measured nothing (the shard did not come back before the end).
+    pub shard_acked: u64,
     pub restarted: Option<Rejoin>,
     /// The slot ranges it served (to find its shards' keys).
     #[serde(skip)]
@@ -248,6 +254,9 @@ pub struct FailoverDetail {
     #[serde(flatten)]
     pub end: RunEnd,
 }
+
+/// What the seed's experiment saw, which this scenario repeats by default.
+const SEED_SAW: &str = "the seed killed masters one after another: each kill cost a few seconds of CLUSTERDOWN until a replica took over, and once a shard's master had no replica left the cluster went down and stayed down (so a final \"down\" after the last kill is the expected end, not a fault of the tool)";
 
 /// Error kinds every step reports, 0 included, so steps compare side by side (others are added
 /// as they occur).
@@ -310,19 +319,30 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     let final_state = observer.final_state().await;
     let key_slots = observer.key_slots(&run.shard_keys).await;
     fill_windows(&mut steps, &live.outages.spans(), &key_slots, &run);
-    // The verdict is the checker's (lost and unexpected); how the faults ended is a finding.
-    let ending_text = match &ending {
-        Ending::Recovered => None,
-        Ending::Down(why) => Some(format!(
-            "cluster down: final_cluster_state {final_state} ({why}); the load was stopped"
-        )),
-        Ending::Stuck(why) => Some(format!("not recovered: {why}")),
+    // The verdict is the checker's (lost and unexpected); how the faults ended is the outcome,
+    // which the page and the summary say first.
+    let (ending_text, ok) = match &ending {
+        Ending::Recovered => (
+            format!(
+                "recovered from every fault (final cluster_state {final_state}); {}",
+                windows::data_outcome(&run.counts)
+            ),
+            true,
+        ),
+        Ending::Down(why) => (
+            format!(
+                "down at the end (final cluster_state {final_state}): {why}; the load was stopped; {}",
+                windows::data_outcome(&run.counts)
+            ),
+            false,
+        ),
+        Ending::Stuck(why) => (format!("not recovered: {why}"), false),
     };
     let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
-    let mut report = ScenarioReport::from_run("failover", config, &run).with_facts(&facts);
-    if let Some(text) = ending_text {
-        report = report.finding(text);
-    }
+    let mut report = ScenarioReport::from_run("failover", config, &run)
+        .with_facts(&facts)
+        .outcome(ending_text, ok)
+        .expected(SEED_SAW);
     for f in findings(&steps, &run, opts.node_timeout_ms) {
         report = report.finding(f);
     }

@@ -185,6 +185,8 @@ fn failover_tables_read_in_order_with_units() {
         shard_p99_us: 3_100_000,
         shard_max_us: 3_500_000,
         other_shards_p99_us: 900,
+        shards: vec![0],
+        shard_acked: 40,
         restarted: None,
         ..Default::default()
     };
@@ -195,7 +197,7 @@ fn failover_tables_read_in_order_with_units() {
         end: end(),
     }));
     let order = [
-        "node",
+        "node (role, shard, port)",
         "at",
         "marked FAIL after",
         "taken over by",
@@ -217,6 +219,30 @@ fn failover_tables_read_in_order_with_units() {
         "no snake_case headers"
     );
     assert!(page.contains("<div class=\"scroll\"><table>"));
+    assert!(page.contains("<td>master of shard 0, :7000</td>"), "{page}");
+}
+
+/// A fault after which nothing of its shards was acked has no latency figure: "none acked",
+/// never a p99 from intervals that measured nothing.
+#[test]
+fn a_fault_with_nothing_acked_has_no_latency_figure() {
+    let kill = KillRecord {
+        step: 4,
+        fault: "kill".into(),
+        node: ":7002".into(),
+        shards: vec![2],
+        shard_acked: 0,
+        outcome: "cluster down".into(),
+        ..Default::default()
+    };
+    let page = page(&base("failover").with_detail::<Detail>(FailoverDetail {
+        kills: vec![kill],
+        final_cluster_state: "fail".into(),
+        node_timeout_ms: 2000,
+        end: end(),
+    }));
+    assert!(page.contains("none acked"));
+    assert!(!page.contains(">0 µs<"), "no 0 µs cell");
 }
 
 /// memory-pressure: when XPENDING failed, the pending card says n/a, not 0.

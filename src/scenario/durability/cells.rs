@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{DurabilityOptions, DurabilityRun, Fault};
 use crate::metrics::finite;
 use crate::scenario::mean_stddev;
-use crate::units::{human_us, thousands};
+use crate::units::{human_us, mean_count, thousands};
 use crate::workload::RunResult;
 
 /// One mode under one fault, over its repeats.
@@ -34,15 +34,15 @@ pub struct Cell {
 /// What one mode kept and cost under one fault, in one sentence.
 pub(super) fn finding(c: &Cell) -> String {
     format!(
-        "{} under {}: acknowledged lost {:.1} (min {}, max {}), unconfirmed {:.1}, failed {:.1}, \
-         {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
+        "mode {}, {}: acknowledged lost {} (min {}, max {}), unconfirmed {}, refused {}, \
+         {} msg/s ({:.2}× mode none), confirm p50 {} p99 {} ({:.2}× mode none), {} run(s)",
         c.mode,
-        c.fault,
-        c.acked_lost_mean,
-        c.acked_lost_min,
-        c.acked_lost_max,
-        c.unconfirmed_mean,
-        c.failed_mean,
+        c.fault.label(),
+        mean_count(c.acked_lost_mean),
+        thousands(c.acked_lost_min),
+        thousands(c.acked_lost_max),
+        mean_count(c.unconfirmed_mean),
+        mean_count(c.failed_mean),
         thousands(c.throughput_mean.round() as u64),
         c.throughput_vs_none,
         human_us(c.confirm_p50_us as u64),

@@ -55,10 +55,11 @@ pub(super) async fn command(args: &RunCommand, env: &Env, shutdown: &Shutdown) -
     if let Some(sig) = interrupted {
         result.ended_by = format!("interrupted ({}), partial report", signal_name(sig));
     }
-    print!(
-        "{}{}",
+    println!(
+        "{}{}  set-up      cluster ready in {:.2} s (before the load; not in elapsed)",
         summary(&title(&settings, &result), &result),
-        facts_summary(&facts)
+        facts_summary(&facts),
+        cluster.setup_seconds
     );
     result.ended_by = ended_by;
     if let Some(sink) = json {

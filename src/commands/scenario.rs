@@ -33,7 +33,10 @@ pub(super) async fn command(
         _ => None,
     };
     let live = Arc::new(Live::default());
-    let shown = progress::scenario_line(live.clone());
+    let counters = progress::Counters {
+        crashes: matches!(plan, ScenarioPlan::Crash(..)),
+    };
+    let shown = progress::scenario_line(live.clone(), counters);
     let work = run(&plan, cluster.as_ref(), live.clone());
     let (result, interrupted) = match graceful(work, &live, shutdown).await {
         Ok(done) => done,

@@ -22,7 +22,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::cluster::{LocalCluster, LocalClusterOptions};
+use crate::cluster::LocalClusterOptions;
 use crate::scenario::{RunEnd, ScenarioReport};
 use crate::workload::{self, Live, RunResult, Workload};
 use crate::{Error, Result};
@@ -275,14 +275,17 @@ enum Ending {
 /// Runs the failover experiment on a fresh local cluster and reports every fault.
 pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     opts.validate()?;
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        masters: opts.masters,
-        replicas_per_master: opts.replicas_per_master,
-        node_timeout_ms: opts.node_timeout_ms,
-        server: opts.server.clone(),
-        data_dir: opts.data_dir.clone(),
-        ..LocalClusterOptions::default()
-    })
+    let cluster = super::start_cluster(
+        LocalClusterOptions {
+            masters: opts.masters,
+            replicas_per_master: opts.replicas_per_master,
+            node_timeout_ms: opts.node_timeout_ms,
+            server: opts.server.clone(),
+            data_dir: opts.data_dir.clone(),
+            ..LocalClusterOptions::default()
+        },
+        &live,
+    )
     .await?;
     let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let load = {

@@ -199,6 +199,7 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         &live,
         opts.repeat,
         &grid,
+        |(fault, mode)| format!("mode {}, {}", mode.spec, fault.label()),
         |round, (fault, mode)| {
             let (facts, live) = (&facts, &live);
             async move {
@@ -256,11 +257,14 @@ async fn one_run(
     fault: Fault,
     live: &Arc<Live>,
 ) -> Result<((DurabilityRun, RunResult), ClusterFacts)> {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        aof: Aof::On(Fsync::Everysec),
-        min_replicas_to_write: mode.min_replicas,
-        ..opts.cluster.clone()
-    })
+    let cluster = super::start_cluster(
+        LocalClusterOptions {
+            aof: Aof::On(Fsync::Everysec),
+            min_replicas_to_write: mode.min_replicas,
+            ..opts.cluster.clone()
+        },
+        live,
+    )
     .await?;
     let facts = ClusterFacts::of_local(&cluster);
     let mut wl = Workload {

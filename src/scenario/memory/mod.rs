@@ -22,7 +22,7 @@ use crate::metrics::FirstError;
 use crate::stream::Shards;
 use crate::units::{human_bytes, thousands};
 use crate::workload::{ClaimerOptions, Live, RunResult, Workload};
-use crate::{LocalCluster, LocalClusterOptions, Result};
+use crate::{LocalClusterOptions, Result};
 
 /// How the experiment runs. Defaults follow the seed: 3 MB per node, allkeys-lru, one stream key,
 /// one producer sending one XADD per message.
@@ -210,7 +210,7 @@ fn workload(opts: &MemoryOptions) -> Workload {
 /// Runs the experiment on a fresh embedded cluster and reports.
 pub async fn run(opts: &MemoryOptions, live: Arc<Live>) -> Result<ScenarioReport> {
     let cluster_opts = cluster_options(opts);
-    let cluster = LocalCluster::start(cluster_opts.clone()).await?;
+    let cluster = super::start_cluster(cluster_opts.clone(), &live).await?;
     let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let endpoint = cluster.endpoint().clone();
     let workload = workload(opts);

@@ -53,6 +53,7 @@ fn crash_report() -> ScenarioReport {
         latency_us: Latency::default(),
         confirm_latency_us: Latency::default(),
         rate_msgs_per_sec: None,
+        mixed_loops: false,
         shard_keys: vec!["s{0}".into()],
         outcome: None,
         expected: None,

@@ -29,7 +29,7 @@ impl OutputFile {
         let dir = crate::files::parent_dir(path);
         if !dir.is_dir() {
             return Err(Error::Config(format!(
-                "cannot write {flag} {}: directory {} does not exist; create it or choose another path",
+                "cannot write {flag} {}: directory {} does not exist; create it or choose a writable path",
                 path.display(),
                 dir.display()
             )));

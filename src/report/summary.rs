@@ -61,12 +61,16 @@ pub fn scenario_summary<D>(r: &ScenarioReport<D>) -> String {
         thousands(c.unexpected),
         thousands(c.produce_failed),
         thousands(c.produce_indeterminate),
-        latency_lines(
-            l,
-            &r.confirm_latency_us,
-            r.rate_msgs_per_sec,
-            &[("p50", l.p50), ("p99", l.p99), ("max", l.max)]
-        ),
+        if r.mixed_loops {
+            "  latency     per run kind only (above): closed- and open-loop runs measure different things\n".into()
+        } else {
+            latency_lines(
+                l,
+                &r.confirm_latency_us,
+                r.rate_msgs_per_sec,
+                &[("p50", l.p50), ("p99", l.p99), ("max", l.max)],
+            )
+        },
         errors_text(&r.errors),
         r.verdict
     ));
@@ -241,5 +245,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("pending at end 0"), "{text}");
+    }
+
+    /// A report that pools closed- and open-loop runs (durability) gives no pooled latency
+    /// figure, whose meaning would be neither.
+    #[test]
+    fn pooled_closed_and_open_loop_latency_is_not_shown() {
+        let mut r = report();
+        r.latency_us.count = 10;
+        r.latency_us.p50 = 5000;
+        assert!(scenario_summary(&r).contains("send→ack p50 5.00 ms"));
+        r.mixed_loops = true;
+        let text = scenario_summary(&r);
+        assert!(!text.contains("send→ack p50"), "{text}");
+        assert!(text.contains("closed- and open-loop runs measure different things"));
     }
 }

@@ -54,6 +54,10 @@ pub struct ScenarioReport<D = Detail> {
     /// The open-loop rate (messages/s); `None` for a closed-loop run, whose send→ack latency is
     /// time in the system, queueing behind earlier messages included.
     pub rate_msgs_per_sec: Option<f64>,
+    /// True when the report pools closed- and open-loop runs: its `latency_us` then mixes two
+    /// measures, and the summary and the page show each group's latency only.
+    #[serde(skip)]
+    pub mixed_loops: bool,
     /// The stream keys the messages were sharded over: shard i of `series[].shards` is the i-th.
     pub shard_keys: Vec<String>,
     /// What the faults did to the cluster, when the scenario has faults.
@@ -146,6 +150,7 @@ impl ScenarioReport<()> {
             latency_us: run.latency_us.clone(),
             confirm_latency_us: run.confirm_latency_us.clone(),
             rate_msgs_per_sec: run.rate_msgs_per_sec,
+            mixed_loops: false,
             shard_keys: run.shard_keys.clone(),
             outcome: None,
             expected: None,
@@ -198,6 +203,9 @@ impl ScenarioReport<()> {
             .any(|r| r.rate_msgs_per_sec != runs[0].rate_msgs_per_sec)
         {
             report.rate_msgs_per_sec = None;
+            report.mixed_loops = runs
+                .iter()
+                .any(|r| r.rate_msgs_per_sec.is_some() != runs[0].rate_msgs_per_sec.is_some());
         }
         report.elapsed_seconds = crate::metrics::finite(elapsed);
         report.series = Vec::new();
@@ -229,6 +237,7 @@ impl ScenarioReport<()> {
             latency_us: Latency::default(),
             confirm_latency_us: Latency::default(),
             rate_msgs_per_sec: None,
+            mixed_loops: false,
             shard_keys: Vec::new(),
             outcome: None,
             expected: None,
@@ -311,6 +320,7 @@ impl<D> ScenarioReport<D> {
             latency_us: self.latency_us,
             confirm_latency_us: self.confirm_latency_us,
             rate_msgs_per_sec: self.rate_msgs_per_sec,
+            mixed_loops: self.mixed_loops,
             shard_keys: self.shard_keys,
             outcome: self.outcome,
             expected: self.expected,

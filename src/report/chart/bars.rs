@@ -24,7 +24,9 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
         .flat_map(|b| std::iter::once(b.value + b.err).chain(b.dots.iter().copied()))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
-    let y_step = nice_step(max_y.max(1e-9) * 1.15, 5.0);
+    // All zero: an axis to 1, not one whose every label reads 0.
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 / 1.15 };
+    let y_step = nice_step(max_y * 1.15, 5.0);
     let y_top = (max_y * 1.15 / y_step).ceil().max(1.0) * y_step;
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let sy = |y: f64| TOP + ph - y.clamp(0.0, y_top) / y_top * ph;

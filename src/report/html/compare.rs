@@ -179,7 +179,7 @@ pub(super) fn durability_charts(d: &DurabilityDetail) -> Markup {
                     (section(
                         &format!("Unconfirmed writes under {}", fault.label()),
                         "Bars: mean over the repeats of writes whose XADD succeeded but whose WAIT / WAITAOF fell short: not counted as acknowledged, so never as lost.",
-                        bar_chart("Unconfirmed", "messages", &bars(&of, |c| (c.mode.clone(), c.unconfirmed_mean, 0.0, format!("{:.1}", c.unconfirmed_mean))), compact),
+                        bar_chart("Unconfirmed", "messages", &bars(&of, |c| (c.mode.clone(), c.unconfirmed_mean, 0.0, mean_count(c.unconfirmed_mean))), compact),
                     ))
                 }
             }

@@ -159,8 +159,50 @@ async fn sample(live: &Live, endpoint: &Endpoint, last: &Progress, since: f64) -
     }
 }
 
-/// A scenario's one-line counter (sent, acked, errors, crashes) from the live counters.
-pub fn scenario_line(live: Arc<Live>) -> Display {
+/// "starting embedded cluster (3 masters + 3 replicas)…": the same words for every command.
+pub fn starting_line(opts: &crate::cluster::LocalClusterOptions) -> String {
+    format!(
+        "starting embedded cluster ({} masters + {} replicas)…",
+        opts.masters,
+        opts.masters * opts.replicas_per_master
+    )
+}
+
+/// The counters a scenario's progress line shows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Counters {
+    /// Consumer crashes (consumer-crash only: every other scenario would always say 0).
+    pub crashes: bool,
+}
+
+/// A scenario's progress line: what it does now (the phase), then the counters that apply.
+pub fn scenario_text(live: &Live, counters: Counters) -> String {
+    let mut parts = Vec::new();
+    let phase = live.phase();
+    if !phase.is_empty() {
+        parts.push(phase);
+    }
+    if live.pause_consumers.load(Relaxed) {
+        parts.push("consumers paused".into());
+    }
+    let mut line = format!(
+        "sent {}  acked {}  errors {}",
+        crate::units::thousands(live.attempted.load(Relaxed)),
+        crate::units::thousands(live.acked.load(Relaxed)),
+        crate::units::thousands(live.errors.load(Relaxed))
+    );
+    if counters.crashes {
+        line.push_str(&format!(
+            "  crashes {}",
+            crate::units::thousands(live.crashes.load(Relaxed))
+        ));
+    }
+    parts.push(line);
+    parts.join(" · ")
+}
+
+/// A scenario's one-line progress ([`scenario_text`]) from the live counters.
+pub fn scenario_line(live: Arc<Live>, counters: Counters) -> Display {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
@@ -169,16 +211,41 @@ pub fn scenario_line(live: Arc<Live>) -> Display {
     let shown = bar.clone();
     let task = tokio::spawn(async move {
         loop {
-            shown.set_message(format!(
-                "sent {}  acked {}  errors {}  crashes {}",
-                live.attempted.load(Relaxed),
-                live.acked.load(Relaxed),
-                live.errors.load(Relaxed),
-                live.crashes.load(Relaxed)
-            ));
+            shown.set_message(scenario_text(&live, counters));
             shown.tick();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
     Display { task, bar }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scenario's progress says what it does (the phase: a cluster starting, run k of n, a
+    /// kill, consumers paused) and shows crashes only where consumers crash on purpose.
+    #[test]
+    fn scenario_progress_says_the_phase_and_only_counters_that_apply() {
+        let live = Live::default();
+        live.attempted.store(12345, Relaxed);
+        let plain = Counters { crashes: false };
+        assert_eq!(
+            scenario_text(&live, plain),
+            "sent 12,345  acked 0  errors 0"
+        );
+        live.set_phase(starting_line(
+            &crate::cluster::LocalClusterOptions::default(),
+        ));
+        assert!(scenario_text(&live, plain)
+            .starts_with("starting embedded cluster (3 masters + 3 replicas)… · sent"));
+        live.set_phase("run 2 of 6: mode none, no fault");
+        live.pause_consumers.store(true, Relaxed);
+        let text = scenario_text(&live, Counters { crashes: true });
+        assert!(
+            text.starts_with("run 2 of 6: mode none, no fault · consumers paused · sent"),
+            "{text}"
+        );
+        assert!(text.ends_with("crashes 0"));
+    }
 }

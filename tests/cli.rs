@@ -124,7 +124,11 @@ fn json_path_is_checked_before_the_run() {
         d,
         &["run", "--nodes", &nodes, "--json", "no-such-dir/r.json"],
     );
-    assert_fails(&out, 2, &["--json no-such-dir/r.json", "writable"]);
+    assert_fails(
+        &out,
+        2,
+        &["--json no-such-dir/r.json", "does not exist", "writable"],
+    );
     let out = rcstress(d, &["run", "--nodes", &nodes, "--json", "."]);
     assert_fails(&out, 2, &["is a directory"]);
     // A run that fails after the check leaves neither the file nor its temp file.

@@ -171,7 +171,7 @@ async fn dot_env_password_is_named_and_reports_are_readable() {
     assert_eq!(out.code(), Some(0), "{}", cli::describe(&args, &[], None));
     let page = std::fs::read_to_string(d.join("r.html")).unwrap();
     assert!(
-        page.contains("<svg") && page.contains("Verdict: ok"),
+        page.contains("<svg") && page.contains("(verdict: ok)"),
         "{page}"
     );
     assert!(!page.contains(&pw));

@@ -178,7 +178,7 @@ async fn three_worker_processes_merge_into_one_clean_run() {
     );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
-        page.contains("distributed run") && page.contains("Verdict: ok"),
+        page.contains("distributed run") && page.contains("(verdict: ok)"),
         "{page:.300}"
     );
 

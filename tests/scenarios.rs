@@ -36,7 +36,7 @@ fn json_and_page(r: &ScenarioReport) -> serde_json::Value {
     }
     let page = scenario_page(&ScenarioDocument::new(r));
     let verdict = v["verdict"].as_str().unwrap();
-    assert!(page.contains("<svg") && page.contains(&format!("Verdict: {verdict}")));
+    assert!(page.contains("<svg") && page.contains(&format!("(verdict: {verdict})")));
     v
 }
 

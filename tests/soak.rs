@@ -197,7 +197,7 @@ fn a_checkpointed_run_rewrites_its_html_page_mid_run() {
         !end.contains("running — partial"),
         "the final page replaced it"
     );
-    assert!(end.contains("Verdict: ok"), "{end}");
+    assert!(end.contains("(verdict: ok)"), "{end}");
 }
 
 /// The backlog experiment at 3,000 msg/s with consumers stopped for 3 s: the backlog peaks near

@@ -53,8 +53,9 @@ pub enum Command {
     /// Manage an embedded cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
-    /// Run one experiment and report: the seed's four (memory-pressure, failover,
-    /// consumer-crash, aof-compare), durability, servers, backlog.
+    /// Run one experiment and report: the four of the seed (the original client whose findings
+    /// this tool re-checks; see the README): memory-pressure, failover, consumer-crash,
+    /// aof-compare; then durability, servers, backlog.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
     /// Compare the cycle (seed-style and batched) with the server's XADD-only ceiling measured

@@ -88,7 +88,8 @@ pub struct Clients {
 /// some of their settings itself), and how many runs.
 #[derive(Debug, Args, Clone)]
 pub struct Nodes {
-    /// Runs of each case, each on a fresh cluster.
+    /// Runs of each case, each on a fresh cluster (default: 3 for aof-compare, 2 for durability
+    /// and servers).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: Option<u32>,
     #[command(flatten)]

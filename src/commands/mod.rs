@@ -82,6 +82,9 @@ fn name_password_file(e: Error, env: &Env) -> Error {
 pub struct ReadyCluster {
     pub local: Option<LocalCluster>,
     pub endpoint: Endpoint,
+    /// Seconds it took to start (or to wait for) the cluster: wall time outside the run's
+    /// `elapsed`, which the summary names.
+    pub setup_seconds: f64,
 }
 
 /// Starts the embedded cluster or checks that the external one is ready (waiting up to a bound
@@ -91,19 +94,17 @@ pub async fn ready_cluster(
     source: &ClusterSource,
     shutdown: &Shutdown,
 ) -> Result<std::result::Result<ReadyCluster, i32>> {
+    let began = std::time::Instant::now();
     let work = async {
         match source {
             ClusterSource::Embedded(opts) => {
-                let _shown = Activity::start(format!(
-                    "starting embedded cluster ({} masters + {} replicas)…",
-                    opts.masters,
-                    opts.masters * opts.replicas_per_master
-                ));
+                let _shown = Activity::start(crate::progress::starting_line(opts));
                 let local = LocalCluster::start(opts.clone()).await?;
                 let endpoint = local.endpoint().clone();
                 Ok(ReadyCluster {
                     local: Some(local),
                     endpoint,
+                    setup_seconds: began.elapsed().as_secs_f64(),
                 })
             }
             ClusterSource::External(ep) => {
@@ -116,6 +117,7 @@ pub async fn ready_cluster(
                 Ok(ReadyCluster {
                     local: None,
                     endpoint: ep.clone(),
+                    setup_seconds: began.elapsed().as_secs_f64(),
                 })
             }
         }

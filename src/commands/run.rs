@@ -6,7 +6,10 @@ use super::{cluster_facts, graceful, ready_cluster, Outcome};
 use crate::cli::RunCommand;
 use crate::config::{resolve_run, ClusterSource, Env, RunSettings};
 use crate::progress::{self, Checkpoint};
-use crate::report::{facts_summary, summary, HtmlSink, JsonSink, RunReport, ScenarioDocument};
+use crate::report::{
+    facts_summary, run_memory_line, summary, trim_line, HtmlSink, JsonSink, RunReport,
+    ScenarioDocument,
+};
 use crate::scenario::ScenarioReport;
 use crate::shutdown::{signal_name, Shutdown};
 use crate::{run, Live, Result, RunResult};
@@ -52,13 +55,15 @@ pub(super) async fn command(args: &RunCommand, env: &Env, shutdown: &Shutdown) -
     if let Some(sig) = interrupted {
         result.ended_by = format!("interrupted ({}), partial report", signal_name(sig));
     }
-    print!(
-        "{}{}",
+    println!(
+        "{}{}  set-up      cluster ready in {:.2} s (before the load; not in elapsed)",
         summary(&title(&settings, &result), &result),
-        facts_summary(&facts)
+        facts_summary(&facts),
+        cluster.setup_seconds
     );
     result.ended_by = ended_by;
     if let Some(sink) = json {
+        let path = settings.json.clone().unwrap_or_default();
         sink.commit(&RunReport {
             tool: "rcstress",
             version: env!("CARGO_PKG_VERSION"),
@@ -71,11 +76,23 @@ pub(super) async fn command(args: &RunCommand, env: &Env, shutdown: &Shutdown) -
             result: &result,
             facts: &facts,
         })?;
+        println!("wrote {}", path.display());
     }
-    if let Some(sink) = html {
-        // The run's page is the scenario page of a report made from the run (as `merge` does).
-        let report = ScenarioReport::from_run("run", config, &result).with_facts(&facts);
-        sink.commit(&ScenarioDocument::new(&report))?;
+    if let (Some(sink), Some(path)) = (html, args.html.as_ref()) {
+        // The run's page is the scenario page of a report made from the run (as `merge` does),
+        // with the lines of the summary that a scenario report has no field for.
+        let report = ScenarioReport::from_run("run", config, &result)
+            .with_facts(&facts)
+            .finding(format!("client memory: {}", run_memory_line(&result)));
+        let report = match trim_line(&result) {
+            Some(t) => report.finding(format!("trim: {t}")),
+            None => report,
+        };
+        sink.commit(&ScenarioDocument {
+            command: "run",
+            ..ScenarioDocument::new(&report)
+        })?;
+        println!("wrote {}", path.display());
     }
     drop(cluster);
     Ok(Outcome::of(

@@ -33,7 +33,10 @@ pub(super) async fn command(
         _ => None,
     };
     let live = Arc::new(Live::default());
-    let shown = progress::scenario_line(live.clone());
+    let counters = progress::Counters {
+        crashes: matches!(plan, ScenarioPlan::Crash(..)),
+    };
+    let shown = progress::scenario_line(live.clone(), counters);
     let work = run(&plan, cluster.as_ref(), live.clone());
     let (result, interrupted) = match graceful(work, &live, shutdown).await {
         Ok(done) => done,
@@ -43,11 +46,13 @@ pub(super) async fn command(
     let report = result?;
     print!("{}", scenario_summary(&report));
     let document = ScenarioDocument::new(&report);
-    if let Some(sink) = json {
+    if let (Some(sink), Some(path)) = (json, out.json.as_ref()) {
         sink.commit(&document)?;
+        println!("wrote {}", path.display());
     }
-    if let Some(sink) = html {
+    if let (Some(sink), Some(path)) = (html, out.html.as_ref()) {
         sink.commit(&document)?;
+        println!("wrote {}", path.display());
     }
     drop(cluster);
     Ok(Outcome::of(interrupted, out.strict, report.verdict.is_ok()))

@@ -142,17 +142,31 @@ impl Cost {
 
     /// One line for summaries: `client 3.10 µs/msg · server 9.52 µs/msg (masters 6.1, replicas 3.4)`.
     pub fn line(&self) -> String {
-        let server = match (
+        // A role no node of which was measured is n/a, not 0.00: its CPU is unknown.
+        let part = |v: f64, nodes: usize| {
+            if nodes == 0 {
+                "n/a".to_string()
+            } else {
+                format!("{v:.2}")
+            }
+        };
+        let mut server = match (
             self.server_cpu_us_per_msg,
             self.server_master_cpu_us_per_msg,
             self.server_replica_cpu_us_per_msg,
         ) {
             (Some(all), Some(m), Some(r)) => format!(
-                "server {all:.2} µs/msg (masters {m:.2}, replicas {r:.2}, {}+{} nodes)",
-                self.masters_measured, self.replicas_measured
+                "server {all:.2} µs/msg (masters {}, replicas {}, {}+{} nodes measured)",
+                part(m, self.masters_measured),
+                part(r, self.replicas_measured),
+                self.masters_measured,
+                self.replicas_measured
             ),
             _ => "server not measured".to_string(),
         };
+        if !self.notes.is_empty() {
+            server.push_str(&format!(" ({})", self.notes.join("; ")));
+        }
         format!("client {:.2} µs/msg · {server}", self.client_cpu_us_per_msg)
     }
 }

@@ -12,17 +12,18 @@ pub mod html;
 pub mod schema;
 mod sink;
 mod summary;
+pub mod words;
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::cluster::ClusterFacts;
 use crate::scenario::{Detail, ScenarioReport};
-use crate::units::{mb, thousands};
+use crate::units::{mib, thousands};
 use crate::workload::RunResult;
 
 pub use sink::{HtmlSink, JsonSink};
-pub use summary::{facts_summary, scenario_summary, summary};
+pub use summary::{facts_summary, run_memory_line, scenario_summary, summary, trim_line};
 
 /// The JSON of `rcstress run` (field names are a public contract; see README).
 #[derive(Serialize, JsonSchema)]
@@ -74,12 +75,12 @@ pub struct Progress {
 impl Progress {
     /// The one-line form the progress display shows.
     pub fn line(&self) -> String {
-        let mem = self.server_used_memory_bytes.map_or("?".into(), mb);
+        let mem = self.server_used_memory_bytes.map_or("?".into(), mib);
         format!(
             "{:.0} msg/s acked, backlog {}, server used_memory {mem}, client {}, {} errors",
             self.acked_per_sec,
             thousands(self.backlog),
-            mb(self.client_peak_rss_bytes),
+            mib(self.client_peak_rss_bytes),
             self.errors
         )
     }

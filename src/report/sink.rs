@@ -27,6 +27,13 @@ impl OutputFile {
             )));
         }
         let dir = crate::files::parent_dir(path);
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "cannot write {flag} {}: directory {} does not exist; create it or choose a writable path",
+                path.display(),
+                dir.display()
+            )));
+        }
         crate::files::remove_stale(&dir, ".rcstress-", &format!(".{ext}.tmp"));
         let tmp = crate::files::temp_beside(path, ext).map_err(|e| {
             // tempfile's own text names its random temp path; the OS reason is what helps.
@@ -136,7 +143,13 @@ mod tests {
 
     #[test]
     fn json_sink_refuses_unwritable_paths_before_the_run_and_writes_whole_files() {
-        assert!(JsonSink::prepare(Path::new("/nonexistent-dir/r.json")).is_err());
+        let missing = JsonSink::prepare(Path::new("/nonexistent-dir/r.json")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("directory /nonexistent-dir does not exist"),
+            "{missing}"
+        );
         let dir = tempfile::tempdir().unwrap();
         assert!(JsonSink::prepare(dir.path())
             .unwrap_err()

@@ -1,9 +1,10 @@
 //! The summaries a person reads in the terminal: a run's, a scenario's, and the cluster's facts.
 
+use super::words::{latency_basis, percentiles, round_trip};
 use crate::cluster::ClusterFacts;
 use crate::metrics::Latency;
 use crate::scenario::ScenarioReport;
-use crate::units::{human_us, mb, thousands};
+use crate::units::{mib, thousands};
 use crate::workload::RunResult;
 
 /// "OOM 12  MOVED 3", or "none".
@@ -34,14 +35,20 @@ pub fn scenario_summary<D>(r: &ScenarioReport<D>) -> String {
     let c = &r.counts;
     let l = &r.latency_us;
     let mut s = format!("rcstress scenario {}\n", r.scenario);
+    if let Some(o) = &r.outcome {
+        s.push_str(&format!("  outcome     {}\n", o.text));
+    }
+    if let Some(e) = &r.expected {
+        s.push_str(&format!("  expected    {e}\n"));
+    }
     for f in &r.findings {
         s.push_str(&format!("  - {f}\n"));
     }
     let pending = r.pending_at_end_text();
     s.push_str(&format!(
         "  counts      attempted {}  produced {}  delivered {}  acked {}\n              \
-         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {pending}  refused {}  indeterminate {}\n  \
-         latency     {}\n  \
+         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {pending}  refused {}  indeterminate {}\n\
+         {}  \
          errors      {}\n  \
          verdict     {}\n",
         thousands(c.attempted),
@@ -54,7 +61,16 @@ pub fn scenario_summary<D>(r: &ScenarioReport<D>) -> String {
         thousands(c.unexpected),
         thousands(c.produce_failed),
         thousands(c.produce_indeterminate),
-        send_to_ack(l, &[("p50", l.p50), ("p99", l.p99), ("max", l.max)]),
+        if r.mixed_loops {
+            "  latency     per run kind only (above): closed- and open-loop runs measure different things\n".into()
+        } else {
+            latency_lines(
+                l,
+                &r.confirm_latency_us,
+                r.rate_msgs_per_sec,
+                &[("p50", l.p50), ("p99", l.p99), ("max", l.max)],
+            )
+        },
         errors_text(&r.errors),
         r.verdict
     ));
@@ -68,17 +84,26 @@ pub fn scenario_summary<D>(r: &ScenarioReport<D>) -> String {
     s
 }
 
-/// The latency line's text: the given percentiles, or "n/a" when nothing was acked (a run with
-/// no consumers, such as memory-pressure): 0 µs there would read as instant.
-fn send_to_ack(l: &Latency, quantiles: &[(&str, u64)]) -> String {
-    if l.count == 0 {
-        return "send→ack n/a (nothing acked)".into();
+/// The latency lines: send→ack with what it measures, then the per-command round trip; "n/a"
+/// when nothing was acked (a run with no consumers, such as memory-pressure): 0 µs there would
+/// read as instant.
+fn latency_lines(
+    l: &Latency,
+    confirm: &Latency,
+    rate: Option<f64>,
+    quantiles: &[(&str, u64)],
+) -> String {
+    let Some(p) = percentiles(l, quantiles) else {
+        return "  latency     send→ack n/a (nothing acked)\n".into();
+    };
+    let mut s = format!(
+        "  latency     send→ack {p}\n              ({})\n",
+        latency_basis(rate)
+    );
+    if let Some(rt) = round_trip(confirm) {
+        s.push_str(&format!("              {rt}\n"));
     }
-    let parts: Vec<String> = quantiles
-        .iter()
-        .map(|(name, us)| format!("{name} {}", human_us(*us)))
-        .collect();
-    format!("send→ack {}", parts.join("  "))
+    s
 }
 
 /// The human summary of a run, several lines.
@@ -89,8 +114,8 @@ pub fn summary(title: &str, r: &RunResult) -> String {
     let mut s = format!(
         "{title}\n  elapsed     {:.3} s   throughput {} msg/s   (ended: {})\n  \
          counts      attempted {}  produced {}  delivered {}  acked {}\n              \
-         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  failed {}  indeterminate {}\n  \
-         latency     {}\n  \
+         lost {}  duplicated {}  recovered {}  unexpected {}  pending at end {}  refused {}  indeterminate {}\n\
+         {}  \
          errors      {errors}\n",
         r.elapsed_seconds,
         thousands(r.throughput_msgs_per_sec.round() as u64),
@@ -99,15 +124,17 @@ pub fn summary(title: &str, r: &RunResult) -> String {
         thousands(c.produced),
         thousands(c.delivered),
         thousands(c.acked),
-        c.lost,
-        c.duplicated,
-        c.recovered,
-        c.unexpected,
-        c.pending_at_end,
-        c.produce_failed,
-        c.produce_indeterminate,
-        send_to_ack(
+        thousands(c.lost),
+        thousands(c.duplicated),
+        thousands(c.recovered),
+        thousands(c.unexpected),
+        thousands(c.pending_at_end),
+        thousands(c.produce_failed),
+        thousands(c.produce_indeterminate),
+        latency_lines(
             l,
+            &r.confirm_latency_us,
+            r.rate_msgs_per_sec,
             &[
                 ("p50", l.p50),
                 ("p90", l.p90),
@@ -117,22 +144,13 @@ pub fn summary(title: &str, r: &RunResult) -> String {
             ]
         ),
     );
-    s.push_str(&format!(
-        "  memory      ledger {}  client peak RSS {}\n",
-        mb(r.ledger_bytes as u64),
-        mb(r.client_peak_rss_bytes)
-    ));
+    s.push_str(&format!("  memory      {}\n", run_memory_line(r)));
     s.push_str(&format!("  cpu         {}\n", r.cost.line()));
     if let Some(w) = r.cost.sync_warning() {
         s.push_str(&format!("  warning     {w}\n"));
     }
-    if let Some(t) = r.trimmed_entries {
-        s.push_str(&format!(
-            "  trim        {} entries trimmed, {} of them unread; XLEN at the end {}\n",
-            thousands(t),
-            thousands(c.trimmed_unread),
-            r.redis_xlen.map_or("?".into(), thousands)
-        ));
+    if let Some(t) = trim_line(r) {
+        s.push_str(&format!("  trim        {t}\n"));
     }
     s.push_str(&unconfirmed_line(c.unconfirmed));
     for d in r.notes.iter().chain(&r.disagreements) {
@@ -140,6 +158,27 @@ pub fn summary(title: &str, r: &RunResult) -> String {
     }
     s.push_str(&format!("  verdict     {}\n", r.verdict));
     s
+}
+
+/// "ledger 1.2 MiB, client peak RSS 30.1 MiB": the client's memory (summary and run page).
+pub fn run_memory_line(r: &RunResult) -> String {
+    format!(
+        "ledger {}, client peak RSS {}",
+        mib(r.ledger_bytes as u64),
+        mib(r.client_peak_rss_bytes)
+    )
+}
+
+/// What trimming removed, with `--trim` (summary and run page).
+pub fn trim_line(r: &RunResult) -> Option<String> {
+    r.trimmed_entries.map(|t| {
+        format!(
+            "{} entries trimmed, {} of them unread; XLEN at the end {}",
+            thousands(t),
+            thousands(r.counts.trimmed_unread),
+            r.redis_xlen.map_or("?".into(), thousands)
+        )
+    })
 }
 
 /// The lines a summary adds about the cluster: server and data file system, then each warning.
@@ -206,5 +245,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("pending at end 0"), "{text}");
+    }
+
+    /// A report that pools closed- and open-loop runs (durability) gives no pooled latency
+    /// figure, whose meaning would be neither.
+    #[test]
+    fn pooled_closed_and_open_loop_latency_is_not_shown() {
+        let mut r = report();
+        r.latency_us.count = 10;
+        r.latency_us.p50 = 5000;
+        assert!(scenario_summary(&r).contains("send→ack p50 5.00 ms"));
+        r.mixed_loops = true;
+        let text = scenario_summary(&r);
+        assert!(!text.contains("send→ack p50"), "{text}");
+        assert!(text.contains("closed- and open-loop runs measure different things"));
     }
 }

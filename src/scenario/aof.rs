@@ -17,7 +17,7 @@ use crate::cluster::ClusterFacts;
 use crate::metrics::{finite, new_histogram, Latency, SecondSample};
 use crate::units::{human_us, thousands};
 use crate::workload::{Live, Workload};
-use crate::{Aof, Fsync, LocalCluster, LocalClusterOptions, Result};
+use crate::{Aof, Fsync, LocalClusterOptions, Result};
 
 /// A persistence mode to compare: AOF off, or on with an appendfsync policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,13 +194,17 @@ async fn run_all(
         live,
         opts.repeat,
         &opts.modes,
+        |mode| format!("AOF {}", mode.0),
         |round, mode| {
             let facts_seen = &facts_seen;
             async move {
-                let cluster = LocalCluster::start(LocalClusterOptions {
-                    aof: mode.0,
-                    ..opts.cluster.clone()
-                })
+                let cluster = super::start_cluster(
+                    LocalClusterOptions {
+                        aof: mode.0,
+                        ..opts.cluster.clone()
+                    },
+                    live,
+                )
                 .await?;
                 merge_facts(
                     &mut facts_seen.lock().unwrap_or_else(|e| e.into_inner()),

@@ -21,13 +21,14 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::cluster::{LocalCluster, LocalClusterOptions};
+use crate::cluster::LocalClusterOptions;
 use crate::scenario::{RunEnd, ScenarioReport};
 use crate::workload::{self, Live, RunResult, Workload};
 use crate::{Error, Result};
 use driver::Driver;
 pub use fault::{Fault, DEFAULT_PARTITION_MS};
 use observer::Observer;
+pub use windows::node_label;
 use windows::{fill_windows, findings};
 
 /// The failover experiment: the cluster to start, the fault, how many, and the load.
@@ -186,6 +187,11 @@ pub struct KillRecord {
     pub shard_max_us: u64,
     /// The same on the other masters' shards.
     pub other_shards_p99_us: u64,
+    /// The shards (indices into the report's `shard_keys`) whose keys this master served.
+    pub shards: Vec<usize>,
+    /// Messages of those shards acked from the fault to the next one: 0 means `shard_p99_us`
+    /// and `shard_max_us` measured nothing (the shard did not come back before the end).
+    pub shard_acked: u64,
     pub restarted: Option<Rejoin>,
     /// A partition's timeline: when the cut master last took a write, when it refused, when its
     /// replica took over, when it was demoted after the heal (partition faults only).
@@ -207,6 +213,9 @@ pub struct FailoverDetail {
     #[serde(flatten)]
     pub end: RunEnd,
 }
+
+/// What the seed's experiment saw, which this scenario repeats by default.
+const SEED_SAW: &str = "the seed killed masters one after another: each kill cost a few seconds of CLUSTERDOWN until a replica took over, and once a shard's master had no replica left the cluster went down and stayed down (so a final \"down\" after the last kill is the expected end, not a fault of the tool)";
 
 /// Error kinds every step reports, 0 included, so steps compare side by side (others are added
 /// as they occur).
@@ -233,15 +242,18 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     }
     opts.workload.audit_writes = true;
     let opts = &opts;
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        masters: opts.masters,
-        replicas_per_master: opts.replicas_per_master,
-        node_timeout_ms: opts.node_timeout_ms,
-        server: opts.server.clone(),
-        data_dir: opts.data_dir.clone(),
-        own_addresses: matches!(opts.fault, Fault::Partition { .. }),
-        ..LocalClusterOptions::default()
-    })
+    let cluster = super::start_cluster(
+        LocalClusterOptions {
+            masters: opts.masters,
+            replicas_per_master: opts.replicas_per_master,
+            node_timeout_ms: opts.node_timeout_ms,
+            server: opts.server.clone(),
+            data_dir: opts.data_dir.clone(),
+            own_addresses: matches!(opts.fault, Fault::Partition { .. }),
+            ..LocalClusterOptions::default()
+        },
+        &live,
+    )
     .await?;
     let facts = crate::cluster::ClusterFacts::of_local(&cluster);
     let load = {
@@ -281,19 +293,30 @@ pub async fn run(opts: &FailoverOptions, live: Arc<Live>) -> Result<ScenarioRepo
     for t in steps.iter_mut().filter_map(|k| k.partition.as_mut()) {
         t.add_shard_latency(&run.series, &run.shard_keys);
     }
-    // The verdict is the checker's (lost and unexpected); how the faults ended is a finding.
-    let ending_text = match &ending {
-        Ending::Recovered => None,
-        Ending::Down(why) => Some(format!(
-            "cluster down: final_cluster_state {final_state} ({why}); the load was stopped"
-        )),
-        Ending::Stuck(why) => Some(format!("not recovered: {why}")),
+    // The verdict is the checker's (lost and unexpected); how the faults ended is the outcome,
+    // which the page and the summary say first.
+    let (ending_text, ok) = match &ending {
+        Ending::Recovered => (
+            format!(
+                "recovered from every fault (final cluster_state {final_state}); {}",
+                windows::data_outcome(&run)
+            ),
+            true,
+        ),
+        Ending::Down(why) => (
+            format!(
+                "down at the end (final cluster_state {final_state}): {why}; the load was stopped; {}",
+                windows::data_outcome(&run)
+            ),
+            false,
+        ),
+        Ending::Stuck(why) => (format!("not recovered: {why}"), false),
     };
     let config = serde_json::to_value(opts).unwrap_or(serde_json::Value::Null);
-    let mut report = ScenarioReport::from_run("failover", config, &run).with_facts(&facts);
-    if let Some(text) = ending_text {
-        report = report.finding(text);
-    }
+    let mut report = ScenarioReport::from_run("failover", config, &run)
+        .with_facts(&facts)
+        .outcome(ending_text, ok)
+        .expected(SEED_SAW);
     for f in findings(&steps, &run, opts.node_timeout_ms) {
         report = report.finding(f);
     }

@@ -27,7 +27,7 @@ use crate::check::Counts;
 use crate::cluster::ClusterFacts;
 use crate::workload::Live;
 
-pub use report::{Detail, Event, RunEnd, ScenarioReport};
+pub use report::{Detail, Event, Outcome, RunEnd, ScenarioReport};
 
 /// Runs `work` with a fresh [`Live`] of its own (each run needs its own start instant) while
 /// mirroring its counters into `outer` for progress and passing `outer.stop` on to it: how a
@@ -73,14 +73,29 @@ pub(crate) fn cross_check_findings<D>(
         .fold(report, |r, d| r.finding(format!("cross-check: {d}")))
 }
 
+/// Starts an embedded cluster for a scenario, saying so on its progress line with the words
+/// `run` and `backlog` use ([`crate::progress::starting_line`]).
+pub(crate) async fn start_cluster(
+    opts: crate::cluster::LocalClusterOptions,
+    live: &Live,
+) -> crate::Result<crate::LocalCluster> {
+    let before = live.phase();
+    live.set_phase(crate::progress::starting_line(&opts));
+    let cluster = crate::LocalCluster::start(opts).await;
+    live.set_phase(before);
+    cluster
+}
+
 /// Runs `one(round, item)` for every round of `repeat` and every item of `grid`, interleaved
 /// (all items of round 1, then of round 2, ...) so that a machine that slows down over time
-/// biases no item; stops between runs once `live.stop` is set. Errors if not even one ran.
+/// biases no item; stops between runs once `live.stop` is set. Errors if not even one ran. The
+/// progress line says "run k of n: " and the item as `describe` names it.
 pub(crate) async fn interleaved<'g, T, R, F, Fut>(
     scenario: &str,
     live: &Live,
     repeat: usize,
     grid: &'g [T],
+    describe: impl Fn(&T) -> String,
     mut one: F,
 ) -> crate::Result<Vec<R>>
 where
@@ -88,11 +103,17 @@ where
     Fut: std::future::Future<Output = crate::Result<R>>,
 {
     let mut out = Vec::new();
+    let total = repeat * grid.len();
     'rounds: for round in 1..=repeat {
         for item in grid {
             if live.stop.load(Relaxed) {
                 break 'rounds;
             }
+            live.set_phase(format!(
+                "run {} of {total}: {}",
+                out.len() + 1,
+                describe(item)
+            ));
             out.push(one(round, item).await?);
         }
     }

@@ -22,6 +22,16 @@ pub struct Event {
     pub label: String,
 }
 
+/// What a fault did to the cluster, said before the checker's verdict on the data ("cluster
+/// down at the end: …"): a green verdict must not be the first thing a person reads when the
+/// cluster did not come back.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Outcome {
+    pub text: String,
+    /// False when the cluster ended down or a fault was not recovered from.
+    pub ok: bool,
+}
+
 /// What every scenario reports, then its own fields (`detail`, flattened into the top level of
 /// the JSON). Field names follow the run JSON. `D` is [`Detail`] for the scenarios of this
 /// module; `rcstress merge` brings its own.
@@ -38,6 +48,25 @@ pub struct ScenarioReport<D = Detail> {
     /// `counts.pending_at_end` is not a reading, and summaries say n/a.
     pub pending_at_end_known: bool,
     pub latency_us: Latency,
+    /// Send to the producer's acknowledgement (the XADD reply, or the WAIT / WAITAOF reply):
+    /// the per-command round trip beside `latency_us`; count 0 when the runs were pooled.
+    pub confirm_latency_us: Latency,
+    /// The open-loop rate (messages/s); `None` for a closed-loop run, whose send→ack latency is
+    /// time in the system, queueing behind earlier messages included.
+    pub rate_msgs_per_sec: Option<f64>,
+    /// True when the report pools closed- and open-loop runs: its `latency_us` then mixes two
+    /// measures, and the summary and the page show each group's latency only.
+    #[serde(skip)]
+    pub mixed_loops: bool,
+    /// The stream keys the messages were sharded over: shard i of `series[].shards` is the i-th.
+    pub shard_keys: Vec<String>,
+    /// What the faults did to the cluster, when the scenario has faults.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// What the seed's own experiment saw, when this scenario repeats one: a red verdict that
+    /// matches it is the expected result, and the page and summary say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
     pub errors: BTreeMap<String, u64>,
     pub series: Vec<SecondSample>,
     pub events: Vec<Event>,
@@ -119,6 +148,12 @@ impl ScenarioReport<()> {
                 .iter()
                 .any(|d| d.starts_with("XPENDING failed")),
             latency_us: run.latency_us.clone(),
+            confirm_latency_us: run.confirm_latency_us.clone(),
+            rate_msgs_per_sec: run.rate_msgs_per_sec,
+            mixed_loops: false,
+            shard_keys: run.shard_keys.clone(),
+            outcome: None,
+            expected: None,
             errors: run.errors.clone(),
             series: run.series.clone(),
             events: Vec::new(),
@@ -161,6 +196,17 @@ impl ScenarioReport<()> {
         report.counts = counts;
         report.errors = errors;
         report.latency_us = Latency::from_histogram(&histogram);
+        // The runs' confirm histograms are not kept: no pooled figure rather than the first's.
+        report.confirm_latency_us = Latency::default();
+        if runs
+            .iter()
+            .any(|r| r.rate_msgs_per_sec != runs[0].rate_msgs_per_sec)
+        {
+            report.rate_msgs_per_sec = None;
+            report.mixed_loops = runs
+                .iter()
+                .any(|r| r.rate_msgs_per_sec.is_some() != runs[0].rate_msgs_per_sec.is_some());
+        }
         report.elapsed_seconds = crate::metrics::finite(elapsed);
         report.series = Vec::new();
         // CPU adds up like counts do: the runs' CPU over the runs' messages (a weighted mean).
@@ -189,6 +235,12 @@ impl ScenarioReport<()> {
             counts: Counts::default(),
             pending_at_end_known: true,
             latency_us: Latency::default(),
+            confirm_latency_us: Latency::default(),
+            rate_msgs_per_sec: None,
+            mixed_loops: false,
+            shard_keys: Vec::new(),
+            outcome: None,
+            expected: None,
             errors: BTreeMap::new(),
             series: Vec::new(),
             events: Vec::new(),
@@ -229,6 +281,21 @@ impl<D> ScenarioReport<D> {
         &self.findings
     }
 
+    /// Says what the faults did to the cluster, before the verdict.
+    pub fn outcome(mut self, text: impl Into<String>, ok: bool) -> Self {
+        self.outcome = Some(Outcome {
+            text: text.into(),
+            ok,
+        });
+        self
+    }
+
+    /// Says what the seed's own experiment saw (see [`ScenarioReport::expected`]).
+    pub fn expected(mut self, text: impl Into<String>) -> Self {
+        self.expected = Some(text.into());
+        self
+    }
+
     /// Marks a moment on the charts.
     pub fn event(mut self, t: f64, label: impl Into<String>) -> Self {
         self.events.push(Event {
@@ -251,6 +318,12 @@ impl<D> ScenarioReport<D> {
             counts: self.counts,
             pending_at_end_known: self.pending_at_end_known,
             latency_us: self.latency_us,
+            confirm_latency_us: self.confirm_latency_us,
+            rate_msgs_per_sec: self.rate_msgs_per_sec,
+            mixed_loops: self.mixed_loops,
+            shard_keys: self.shard_keys,
+            outcome: self.outcome,
+            expected: self.expected,
             errors: self.errors,
             series: self.series,
             events,

@@ -15,7 +15,7 @@ use crate::cluster::ClusterFacts;
 use crate::metrics::Latency;
 use crate::units::{human_us, thousands};
 use crate::workload::{Live, RunResult, Workload};
-use crate::{Aof, Error, LocalCluster, LocalClusterOptions, Result};
+use crate::{Aof, Error, LocalClusterOptions, Result};
 
 /// How the comparison runs.
 #[derive(Clone, Debug)]
@@ -135,6 +135,7 @@ pub async fn run(opts: &ServersOptions, live: Arc<Live>) -> Result<ScenarioRepor
         &live,
         opts.repeat,
         &grid,
+        |(aof, (name, _))| format!("{name}, AOF {aof}"),
         |round, (aof, server)| one_run(opts, &live, &facts, round, *aof, server),
     )
     .await?;
@@ -184,11 +185,14 @@ async fn one_run(
     aof: Aof,
     (name, info): &(String, ServerInfo),
 ) -> Result<(ServerRun, RunResult)> {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        server: Some(info.path.display().to_string()),
-        aof,
-        ..opts.cluster.clone()
-    })
+    let cluster = super::start_cluster(
+        LocalClusterOptions {
+            server: Some(info.path.display().to_string()),
+            aof,
+            ..opts.cluster.clone()
+        },
+        live,
+    )
     .await?;
     merge_facts(
         &mut facts.lock().unwrap_or_else(|e| e.into_inner()),

@@ -31,9 +31,22 @@ pub struct Live {
     /// Set by the caller to hold every consumer (they stop reading, the backlog builds); cleared
     /// to let them go on. The backlog scenario's lever.
     pub pause_consumers: AtomicBool,
+    /// What a scenario is doing now ("starting embedded cluster …", "run 2 of 6: …", "kill
+    /// master :7000"), for its progress line; empty when there is nothing to say.
+    pub phase: std::sync::Mutex<String>,
 }
 
 impl Live {
+    /// Says what the scenario does now (its progress line shows it).
+    pub fn set_phase(&self, phase: impl Into<String>) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase.into();
+    }
+
+    /// What [`Live::set_phase`] said last.
+    pub fn phase(&self) -> String {
+        self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Seconds since the load started (0 before it did).
     pub fn secs(&self) -> f64 {
         self.started

@@ -31,6 +31,9 @@ pub struct RunResult {
     /// WAIT / WAITAOF reply that confirmed it (what a writer waits for; unconfirmed ones are
     /// not in it).
     pub confirm_latency_us: Latency,
+    /// The open-loop rate the producers kept (messages/s over all producers); `None` for a
+    /// closed-loop run, whose send→ack latency includes the time queued behind earlier messages.
+    pub rate_msgs_per_sec: Option<f64>,
     /// The histogram behind `latency_us`, so that runs can be merged by adding histograms (the
     /// only sound way to combine percentiles) and counts above a bound can be read.
     #[serde(skip)]
@@ -136,6 +139,7 @@ pub(super) async fn finish(
         latency_us: h_ack,
         delivery_latency_us: h_del,
         confirm_latency_us: Latency::from_histogram(&confirm_hist),
+        rate_msgs_per_sec: wl.rate,
         latency_histogram,
         errors: sh.errors.by_kind(),
         first_errors: sh.errors.first_errors(),

@@ -271,6 +271,7 @@ fn run_result(
         latency_histogram: ack,
         delivery_latency_us: Latency::from_histogram(delivery),
         confirm_latency_us: Latency::from_histogram(confirm),
+        rate_msgs_per_sec: first.run.rate,
         errors,
         first_errors,
         series,

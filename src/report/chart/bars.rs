@@ -3,7 +3,7 @@
 
 use maud::{html, Markup};
 
-use super::{axes, f1, nice_step, y_grid, BOTTOM, H, LEFT, PALETTE, RIGHT, TOP, W};
+use super::{axes, f1, linear_ticks, nice_step, y_grid, BOTTOM, H, LEFT, PALETTE, RIGHT, TOP, W};
 
 /// One bar: a mean with its spread and the individual runs as dots.
 pub struct Bar {
@@ -24,7 +24,9 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
         .flat_map(|b| std::iter::once(b.value + b.err).chain(b.dots.iter().copied()))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
-    let y_step = nice_step(max_y.max(1e-9) * 1.15, 5.0);
+    // All zero: an axis to 1, not one whose every label reads 0.
+    let max_y = if max_y > 0.0 { max_y } else { 1.0 / 1.15 };
+    let y_step = nice_step(max_y * 1.15, 5.0);
     let y_top = (max_y * 1.15 / y_step).ceil().max(1.0) * y_step;
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let sy = |y: f64| TOP + ph - y.clamp(0.0, y_top) / y_top * ph;
@@ -33,7 +35,7 @@ pub fn bar_chart(title: &str, y_label: &str, bars: &[Bar], y_format: fn(f64) -> 
     html! {
         svg viewBox=(format!("0 0 {W} {H}")) xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title) {
             text x=(LEFT) y="18" class="ctitle" { (title) }
-            (y_grid(y_top, y_step, &sy, y_format))
+            (y_grid(&linear_ticks(y_top, y_step), &sy, y_format))
             (axes("", y_label))
             @for (i, b) in bars.iter().enumerate() {
                 @let cx = LEFT + slot * (i as f64 + 0.5);

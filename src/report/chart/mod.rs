@@ -9,7 +9,7 @@ mod markers;
 use maud::{html, Markup};
 
 pub use bars::{bar_chart, log_bars, Bar};
-pub use markers::Marker;
+pub use markers::{badge, numbered, Marker};
 
 /// Width and height of every chart, in SVG units (the page scales them to its width).
 const W: f64 = 960.0;
@@ -50,14 +50,21 @@ fn nice_step(max: f64, n: f64) -> f64 {
     m * mag
 }
 
-/// One series of a line chart.
+/// One series of a line chart. A point whose y is not finite (NaN: nothing measured in that
+/// interval) is a gap: the line stops before it and starts again after it, never drawn as 0.
 pub struct Line {
     pub name: String,
     pub color: &'static str,
     pub points: Vec<(f64, f64)>,
     /// Drawn as steps (a rate per interval) rather than straight segments.
     pub steps: bool,
+    /// An SVG dash pattern ("" for solid), so that lines that coincide stay visible.
+    pub dash: &'static str,
 }
+
+/// Dash patterns for lines that may coincide (masters' memory, sent and acked): the n-th line of
+/// a chart takes the n-th, so one drawn over another leaves it showing through.
+pub const DASHES: [&str; 4] = ["", "7 4", "2 3", "10 3 2 3"];
 
 /// Lines over time sharing one y axis.
 pub struct LineChart {
@@ -71,6 +78,31 @@ pub struct LineChart {
     pub y_format: fn(f64) -> String,
     /// Ticks are round numbers of this unit (1 for counts, 1 MiB for bytes).
     pub y_unit: f64,
+    /// The x axis runs to this value when set: every chart of a page shares one range, so that
+    /// their moments line up.
+    pub x_max: Option<f64>,
+    /// A log y axis (powers of ten), for rates that differ by more than [`LOG_RATIO`] on one
+    /// chart; zero values are then gaps.
+    pub log_y: bool,
+}
+
+/// Above this ratio between the highest value and the median positive one, a chart of rates
+/// reads better on a log axis: on a linear one the lower rates sit on the floor.
+pub const LOG_RATIO: f64 = 50.0;
+
+/// True when `lines` hold values that differ by more than [`LOG_RATIO`] (highest to median
+/// positive value).
+pub fn wants_log(lines: &[Line]) -> bool {
+    let mut v: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite() && *y > 0.0)
+        .collect();
+    if v.len() < 3 {
+        return false;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() - 1] / v[v.len() / 2] > LOG_RATIO
 }
 
 /// The scales of a line chart: data → SVG coordinates.
@@ -79,6 +111,8 @@ struct Scale {
     x_step: f64,
     y_top: f64,
     y_step: f64,
+    /// With a log axis, the lowest power of ten shown (y_top is then a power of ten too).
+    log_floor: Option<f64>,
 }
 
 impl Scale {
@@ -87,7 +121,26 @@ impl Scale {
     }
     fn sy(&self, y: f64) -> f64 {
         let ph = H - TOP - BOTTOM;
-        TOP + ph - y.clamp(0.0, self.y_top) / self.y_top * ph
+        let frac = match self.log_floor {
+            Some(lo) => (y.clamp(lo, self.y_top) / lo).log10() / (self.y_top / lo).log10(),
+            None => y.clamp(0.0, self.y_top) / self.y_top,
+        };
+        TOP + ph - frac * ph
+    }
+    /// The y values with a grid line and a label.
+    fn y_ticks(&self) -> Vec<f64> {
+        match self.log_floor {
+            Some(lo) => (0..)
+                .map(|i| lo * 10f64.powi(i))
+                .take_while(|v| *v <= self.y_top * 1.001)
+                .take(20)
+                .collect(),
+            None => linear_ticks(self.y_top, self.y_step),
+        }
+    }
+    /// Whether a value can be placed (a log axis has no place for 0).
+    fn shows(&self, y: f64) -> bool {
+        y.is_finite() && (self.log_floor.is_none() || y > 0.0)
     }
 }
 
@@ -107,16 +160,39 @@ impl LineChart {
             .fold(0.0f64, f64::max);
         let unit = if self.y_unit > 0.0 { self.y_unit } else { 1.0 };
         let y_step = nice_step((max_y / unit).max(1.0), 5.0) * unit;
+        let max_x = self
+            .x_max
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .unwrap_or(max_x);
         let x_step = nice_step(max_x, 10.0);
+        let x_right = (max_x / x_step).ceil().max(1.0) * x_step;
+        if self.log_y {
+            let min_y = self
+                .lines
+                .iter()
+                .flat_map(|l| l.points.iter().map(|p| p.1))
+                .filter(|y| y.is_finite() && *y > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            let top = 10f64.powf(max_y.max(1.0).log10().ceil());
+            let floor = 10f64.powf(min_y.min(top / 10.0).max(1e-3).log10().floor());
+            return Scale {
+                x_right,
+                x_step,
+                y_top: top,
+                y_step: 0.0,
+                log_floor: Some(floor.min(top / 10.0)),
+            };
+        }
         Scale {
-            x_right: (max_x / x_step).ceil().max(1.0) * x_step,
+            x_right,
             x_step,
             y_top: (max_y / y_step).ceil().max(1.0) * y_step,
             y_step,
+            log_floor: None,
         }
     }
 
-    /// The chart, then (outside the SVG, as text) the key of its numbered moments.
+    /// The chart; its numbered moments are keyed once per page, in the table of moments.
     pub fn render(&self) -> Markup {
         let s = self.scale();
         let bottom = H - BOTTOM;
@@ -125,15 +201,15 @@ impl LineChart {
             .take_while(|x| *x <= s.x_right + s.x_step / 2.0)
             .take(100)
             .collect();
-        let legend: Vec<(&str, &str)> = self
+        let legend: Vec<(&str, &str, &str)> = self
             .lines
             .iter()
-            .map(|l| (l.name.as_str(), l.color))
+            .map(|l| (l.name.as_str(), l.color, l.dash))
             .collect();
         html! {
             svg viewBox=(format!("0 0 {W} {H}")) xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(self.title) {
                 text x=(LEFT) y="18" class="ctitle" { (self.title) }
-                (y_grid(s.y_top, s.y_step, &|y| s.sy(y), self.y_format))
+                (y_grid(&s.y_ticks(), &|y| s.sy(y), self.y_format))
                 @for x in &x_ticks {
                     line x1=(f1(s.sx(*x))) y1=(f1(bottom)) x2=(f1(s.sx(*x))) y2=(f1(bottom + 4.0)) stroke="#9ca3af" {}
                     text x=(f1(s.sx(*x))) y=(f1(bottom + 16.0)) text-anchor="middle" class="tick" { (crate::units::trim(*x)) }
@@ -149,38 +225,56 @@ impl LineChart {
                 (markers::draw(&self.markers, |x| s.sx(x), TOP, bottom))
                 (legend_row(&legend))
             }
-            (markers::key(&self.markers))
         }
     }
 }
 
-/// One line: a path (a circle when it has one point); non-finite points are left out.
-fn path(line: &Line, s: &Scale) -> Markup {
-    let valid: Vec<(f64, f64)> = line
-        .points
-        .iter()
-        .copied()
-        .filter(|p| p.0.is_finite() && p.1.is_finite())
-        .collect();
-    let mut d = String::new();
-    for (i, &(x, y)) in valid.iter().enumerate() {
-        let (px, py) = (f1(s.sx(x)), f1(s.sy(y)));
-        d.push_str(&match (i, line.steps) {
-            // A rate per interval covers the interval that ends at its time.
-            (0, true) => {
-                let width = valid.get(1).map_or(x, |n| n.0 - x).max(0.0);
-                format!("M{},{py} H{px}", f1(s.sx(x - width)))
+/// The runs of drawable points of a line, split where a point cannot be drawn (a gap).
+fn runs(line: &Line, s: &Scale) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for &(x, y) in &line.points {
+        if x.is_finite() && s.shows(y) {
+            if let Some(r) = runs.last_mut() {
+                r.push((x, y));
             }
-            (0, false) => format!("M{px},{py}"),
-            (_, true) => format!(" V{py} H{px}"),
-            (_, false) => format!(" L{px},{py}"),
-        });
+        } else if runs.last().is_some_and(|r| !r.is_empty()) {
+            runs.push(Vec::new());
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
+}
+
+/// One line: a path with a gap wherever nothing was measured; a run of one point is a dot.
+fn path(line: &Line, s: &Scale) -> Markup {
+    let runs = runs(line, s);
+    let mut d = String::new();
+    let mut dots = Vec::new();
+    for run in &runs {
+        if run.len() == 1 {
+            dots.push(run[0]);
+            continue;
+        }
+        for (i, &(x, y)) in run.iter().enumerate() {
+            let (px, py) = (f1(s.sx(x)), f1(s.sy(y)));
+            d.push_str(&match (i, line.steps) {
+                // A rate per interval covers the interval that ends at its time.
+                (0, true) => {
+                    let width = run.get(1).map_or(x, |n| n.0 - x).max(0.0);
+                    format!(" M{},{py} H{px}", f1(s.sx(x - width)))
+                }
+                (0, false) => format!(" M{px},{py}"),
+                (_, true) => format!(" V{py} H{px}"),
+                (_, false) => format!(" L{px},{py}"),
+            });
+        }
     }
     html! {
-        @if valid.len() == 1 {
-            circle cx=(f1(s.sx(valid[0].0))) cy=(f1(s.sy(valid[0].1))) r="3" fill=(line.color) {}
-        } @else if !d.is_empty() {
-            path d=(d) fill="none" stroke=(line.color) stroke-width="2" stroke-linejoin="round" {
+        @for (x, y) in dots {
+            circle cx=(f1(s.sx(x))) cy=(f1(s.sy(y))) r="3" fill=(line.color) {}
+        }
+        @if !d.is_empty() {
+            path d=(d.trim_start()) fill="none" stroke=(line.color) stroke-width="2" stroke-linejoin="round" stroke-dasharray=[(!line.dash.is_empty()).then_some(line.dash)] {
                 title { (line.name) }
             }
         }
@@ -198,34 +292,38 @@ fn axes(x_label: &str, y_label: &str) -> Markup {
     }
 }
 
-/// One row under the title, left to right.
-fn legend_row(items: &[(&str, &str)]) -> Markup {
+/// One row under the title, left to right: a short stroke in each line's colour and dash.
+fn legend_row(items: &[(&str, &str, &str)]) -> Markup {
     let mut x = LEFT;
-    let placed: Vec<(f64, &str, &str)> = items
+    let placed: Vec<(f64, &str, &str, &str)> = items
         .iter()
-        .map(|(name, color)| {
+        .map(|(name, color, dash)| {
             let at = x;
-            x += 34.0 + 6.5 * name.chars().count() as f64;
-            (at, *name, *color)
+            x += 46.0 + 6.5 * name.chars().count() as f64;
+            (at, *name, *color, *dash)
         })
         .collect();
     html! {
-        @for (x, name, color) in placed {
-            rect x=(f1(x)) y="26" width="12" height="12" rx="2" fill=(color) {}
-            text x=(f1(x + 16.0)) y="36" class="legend" { (name) }
+        @for (x, name, color, dash) in placed {
+            line x1=(f1(x)) y1="32" x2=(f1(x + 24.0)) y2="32" stroke=(color) stroke-width="3" stroke-dasharray=[(!dash.is_empty()).then_some(dash)] {}
+            text x=(f1(x + 28.0)) y="36" class="legend" { (name) }
         }
     }
 }
 
-/// Horizontal grid lines with their y tick labels, every `y_step` from 0 to `y_top`.
-fn y_grid(y_top: f64, y_step: f64, sy: &dyn Fn(f64) -> f64, y_format: fn(f64) -> String) -> Markup {
-    let ticks: Vec<f64> = (0..)
+/// Every `y_step` from 0 to `y_top`.
+fn linear_ticks(y_top: f64, y_step: f64) -> Vec<f64> {
+    (0..)
         .map(|i| i as f64 * y_step)
         .take_while(|v| *v <= y_top + y_step / 2.0)
         .take(100)
-        .collect();
+        .collect()
+}
+
+/// Horizontal grid lines with their y tick labels.
+fn y_grid(ticks: &[f64], sy: &dyn Fn(f64) -> f64, y_format: fn(f64) -> String) -> Markup {
     html! {
-        @for v in ticks {
+        @for &v in ticks {
             line x1=(LEFT) y1=(f1(sy(v))) x2=(f1(W - RIGHT)) y2=(f1(sy(v))) stroke="#e5e7eb" {}
             text x=(f1(LEFT - 6.0)) y=(f1(sy(v) + 4.0)) text-anchor="end" class="tick" { (y_format(v)) }
         }
@@ -255,6 +353,7 @@ mod tests {
                 color: PALETTE[0],
                 points: vec![(0.0, f64::NAN), (1.0, 2.0), (2.0, 3.0)],
                 steps: true,
+                dash: "",
             }],
             markers: vec![Marker {
                 x: 1.5,
@@ -263,6 +362,8 @@ mod tests {
             reference: Some((4.0, "max".into())),
             y_format: compact,
             y_unit: 1.0,
+            x_max: None,
+            log_y: false,
         };
         let line = c.render().into_string();
         for svg in [

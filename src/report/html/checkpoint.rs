@@ -4,9 +4,9 @@
 
 use maud::{html, Markup};
 
-use super::run::over_time;
-use super::{page, section, table, Cell};
-use crate::report::chart::{Line, LineChart, PALETTE};
+use super::run::{line, over_time};
+use super::{page, section, table, Cell, Frame};
+use crate::report::chart::LineChart;
 use crate::report::{Progress, RunCheckpoint};
 use crate::units::{bytes, human_bytes, thousands};
 
@@ -94,11 +94,9 @@ fn charts(history: &[Progress]) -> Markup {
             .filter_map(|p| f(p).map(|v| (p.elapsed_seconds, v)))
             .collect()
     };
-    let line = |name: &str, color: usize, points, steps| Line {
-        name: name.into(),
-        color: PALETTE[color],
-        points,
-        steps,
+    let frame = Frame {
+        events: &[],
+        x_max: history.last().map_or(0.0, |p| p.elapsed_seconds),
     };
     let counts = vec![
         line("acked msg/s", 0, series(|p| Some(p.acked_per_sec)), true),
@@ -121,13 +119,13 @@ fn charts(history: &[Progress]) -> Markup {
     let memory = LineChart {
         y_format: bytes,
         y_unit: 1_048_576.0,
-        ..over_time("Memory so far", "bytes", memory, &[])
+        ..over_time("Memory so far", "bytes", memory, &frame)
     };
     html! {
         (section(
             "Rate and backlog so far",
             "Sampled every second; the backlog is produced and not yet acked.",
-            over_time("Rate and backlog so far", "messages", counts, &[]).render(),
+            over_time("Rate and backlog so far", "messages", counts, &frame).render(),
         ))
         (section(
             "Memory so far",

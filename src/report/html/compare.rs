@@ -3,13 +3,13 @@
 
 use maud::{html, Markup};
 
-use super::run::{over_time, rate_points};
-use super::{section, table, Cell};
+use super::run::{line, over_time, rate_points};
+use super::{section, table, Cell, Frame};
 use crate::report::chart::{bar_chart, Bar, Line, PALETTE};
 use crate::scenario::aof::AofDetail;
 use crate::scenario::durability::{Cell as DurabilityCell, DurabilityDetail, Fault};
 use crate::scenario::servers::ServersDetail;
-use crate::units::{compact, human_us, micros, secs, thousands};
+use crate::units::{compact, human_us, mean_count, micros, secs, thousands};
 
 /// One bar per item, coloured in turn.
 fn bars<T>(items: &[T], bar: impl Fn(&T) -> (String, f64, f64, String)) -> Vec<Bar> {
@@ -63,19 +63,26 @@ pub(super) fn aof_charts(d: &AofDetail) -> Markup {
         .modes
         .iter()
         .enumerate()
-        .map(|(i, m)| Line {
-            name: format!("AOF {}", m.mode),
-            color: PALETTE[i % PALETTE.len()],
-            points: rate_points(&m.series, |s| s.acked),
-            steps: true,
+        .map(|(i, m)| {
+            line(
+                &format!("AOF {}", m.mode),
+                i,
+                rate_points(&m.series, |s| s.acked),
+                true,
+            )
         })
         .collect();
     let any_series = lines.iter().any(|l| !l.points.is_empty());
+    let x_max = d
+        .modes
+        .iter()
+        .filter_map(|m| m.series.last().map(|s| s.t))
+        .fold(0.0, f64::max);
     let chart = over_time(
         "Acked per second, first run of each mode",
         "messages / s",
         lines,
-        &[],
+        &Frame { events: &[], x_max },
     );
     html! {
         (section(
@@ -95,7 +102,7 @@ pub(super) fn aof_tables(d: &AofDetail) -> Markup {
         .iter()
         .map(|m| {
             vec![
-                Cell::Text(m.mode.clone()),
+                Cell::Key(m.mode.clone()),
                 Cell::Num(m.runs.to_string()),
                 Cell::Num(format!("{:.3} s ± {:.3}", m.mean_seconds, m.ci95_seconds)),
                 Cell::Num(format!("{:.3} – {:.3} s", m.min_seconds, m.max_seconds)),
@@ -122,7 +129,7 @@ pub(super) fn aof_tables(d: &AofDetail) -> Markup {
         .iter()
         .map(|r| {
             vec![
-                Cell::Text(r.mode.clone()),
+                Cell::Key(r.mode.clone()),
                 Cell::Num(r.run.to_string()),
                 Cell::Num(format!("{:.3} s", r.elapsed_seconds)),
                 Cell::Num(format!(
@@ -154,7 +161,7 @@ pub(super) fn durability_charts(d: &DurabilityDetail) -> Markup {
             @if fault == Fault::None {
                 (section(
                     "Cost of each durability mode (no fault, closed loop)",
-                    "Bars: mean msg/s over the repeats; whiskers: ± one standard deviation; the note gives the ratio to none.",
+                    "Bars: mean msg/s over the repeats; whiskers: ± one standard deviation; the note gives the ratio to mode none (no WAIT).",
                     bar_chart("Throughput (higher is better)", "msg/s", &bars(&of, |c| (c.mode.clone(), c.throughput_mean, c.throughput_stddev, format!("{} msg/s ({:.2}×)", thousands(c.throughput_mean.round() as u64), c.throughput_vs_none))), compact),
                 ))
                 (section(
@@ -164,15 +171,15 @@ pub(super) fn durability_charts(d: &DurabilityDetail) -> Markup {
                 ))
             } @else {
                 (section(
-                    &format!("Acknowledged writes lost under {fault}"),
+                    &format!("Acknowledged writes lost under {}", fault.label()),
                     "Bars: mean over the repeats of writes the mode confirmed and that were gone at the end; the note adds the worst run.",
-                    bar_chart("Acknowledged, then lost (lower is better)", "messages", &bars(&of, |c| (c.mode.clone(), c.acked_lost_mean, 0.0, format!("{:.1} (max {})", c.acked_lost_mean, c.acked_lost_max))), compact),
+                    bar_chart("Acknowledged, then lost (lower is better)", "messages", &bars(&of, |c| (c.mode.clone(), c.acked_lost_mean, 0.0, format!("{} (max {})", mean_count(c.acked_lost_mean), thousands(c.acked_lost_max)))), compact),
                 ))
                 @if of.iter().any(|c| c.unconfirmed_mean > 0.0) {
                     (section(
-                        &format!("Unconfirmed writes under {fault}"),
+                        &format!("Unconfirmed writes under {}", fault.label()),
                         "Bars: mean over the repeats of writes whose XADD succeeded but whose WAIT / WAITAOF fell short: not counted as acknowledged, so never as lost.",
-                        bar_chart("Unconfirmed", "messages", &bars(&of, |c| (c.mode.clone(), c.unconfirmed_mean, 0.0, format!("{:.1}", c.unconfirmed_mean))), compact),
+                        bar_chart("Unconfirmed", "messages", &bars(&of, |c| (c.mode.clone(), c.unconfirmed_mean, 0.0, mean_count(c.unconfirmed_mean))), compact),
                     ))
                 }
             }
@@ -186,15 +193,17 @@ pub(super) fn durability_tables(d: &DurabilityDetail) -> Markup {
         .iter()
         .map(|c| {
             vec![
-                Cell::Text(c.fault.to_string()),
-                Cell::Text(c.mode.clone()),
+                Cell::Key(c.fault.label().into()),
+                Cell::Key(c.mode.clone()),
                 Cell::Num(c.runs.to_string()),
                 Cell::Num(format!(
-                    "{:.1} ({} – {})",
-                    c.acked_lost_mean, c.acked_lost_min, c.acked_lost_max
+                    "{} ({} – {})",
+                    mean_count(c.acked_lost_mean),
+                    thousands(c.acked_lost_min),
+                    thousands(c.acked_lost_max)
                 )),
-                Cell::Num(format!("{:.1}", c.unconfirmed_mean)),
-                Cell::Num(format!("{:.1}", c.failed_mean)),
+                Cell::Num(mean_count(c.unconfirmed_mean)),
+                Cell::Num(mean_count(c.failed_mean)),
                 Cell::Num(format!(
                     "{} msg/s ({:.2}×)",
                     thousands(c.throughput_mean.round() as u64),
@@ -210,7 +219,7 @@ pub(super) fn durability_tables(d: &DurabilityDetail) -> Markup {
         .collect();
     section(
         "Per fault and mode",
-        "Means over the repeats; ratios against none under the same fault.",
+        "Means over the repeats (latency: each fault's own runs, never pooled with another fault's or loop's); ratios against mode none (no WAIT) under the same fault.",
         table(
             &[
                 "fault",
@@ -218,7 +227,7 @@ pub(super) fn durability_tables(d: &DurabilityDetail) -> Markup {
                 "runs",
                 "acknowledged lost (min – max)",
                 "unconfirmed",
-                "failed",
+                "refused",
                 "throughput",
                 "confirm p50 / p99",
             ],
@@ -262,9 +271,9 @@ pub(super) fn server_tables(d: &ServersDetail) -> Markup {
         .iter()
         .map(|c| {
             vec![
-                Cell::Text(c.server.clone()),
-                Cell::Text(c.version.clone()),
-                Cell::Text(c.aof.clone()),
+                Cell::Key(c.server.clone()),
+                Cell::Key(c.version.clone()),
+                Cell::Key(c.aof.clone()),
                 Cell::Num(c.runs.to_string()),
                 Cell::Num(format!(
                     "{} ± {} msg/s",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use maud::{html, Markup};
 
 use super::{section, table, Cell};
-use crate::scenario::failover::{FailoverDetail, KillRecord};
+use crate::scenario::failover::{node_label, FailoverDetail, KillRecord};
 use crate::units::{human_us, thousands};
 
 fn secs(s: Option<f64>) -> String {
@@ -38,8 +38,8 @@ fn what_happened(k: &KillRecord) -> Vec<Cell> {
         });
     vec![
         Cell::Num(k.step.to_string()),
-        Cell::Text(k.fault.clone()),
-        Cell::Text(k.node.clone()),
+        Cell::Key(k.fault.clone()),
+        Cell::Text(node_label(k)),
         Cell::Num(format!("{:.2} s", k.t)),
         Cell::Num(secs(k.marked_fail_after_s)),
         Cell::Text(k.promoted.clone().unwrap_or_else(|| "–".into())),
@@ -50,14 +50,25 @@ fn what_happened(k: &KillRecord) -> Vec<Cell> {
 }
 
 fn what_it_cost(k: &KillRecord) -> Vec<Cell> {
+    // No ack on its shards after the fault: no latency figure, rather than 0 µs.
+    let (p99, max) = if k.shard_acked == 0 {
+        ("none acked".to_string(), "none acked".to_string())
+    } else {
+        (human_us(k.shard_p99_us), human_us(k.shard_max_us))
+    };
     vec![
         Cell::Num(k.step.to_string()),
         Cell::Num(format!("{:.2} s", k.cluster_state_fail_s)),
         Cell::Num(format!("{:.2} s", k.shard_window_s)),
         Cell::Num(format!("{:.2} s", k.other_shards_window_s)),
-        Cell::Num(human_us(k.shard_p99_us)),
-        Cell::Num(human_us(k.shard_max_us)),
-        Cell::Num(human_us(k.other_shards_p99_us)),
+        Cell::Num(p99),
+        Cell::Num(max),
+        // 0 is no reading (a recorded latency is at least 1 µs): nothing acked there.
+        Cell::Num(if k.other_shards_p99_us == 0 {
+            "none acked".into()
+        } else {
+            human_us(k.other_shards_p99_us)
+        }),
         Cell::Text(error_counts(&k.errors)),
     ]
 }
@@ -73,13 +84,13 @@ pub(super) fn tables(d: &FailoverDetail) -> Markup {
                 d.node_timeout_ms, d.final_cluster_state
             ),
             table(
-                &["step", "fault", "node", "at", "marked FAIL after", "taken over by", "after", "outcome", "restarted"],
+                &["step", "fault", "node (role, shard, port)", "at", "marked FAIL after", "taken over by", "after", "outcome", "restarted"],
                 &happened,
             ),
         ))
         (section(
             "What each fault cost the clients",
-            "Windows: time with failed operations on the faulted master's shards and on the others (client view); cluster down: time the survivors said cluster_state:fail (server view). Latency: send → ack of the messages acked from this fault to the next.",
+            "Windows: time with failed operations on the faulted master's shards and on the others (client view); cluster down: time the survivors said cluster_state:fail (server view). Latency: send → ack of the messages acked from this fault to the next, from the intervals with acks only (\"none acked\": nothing of its shards came back).",
             table(
                 &["step", "cluster down", "window, its shards", "window, other shards", "p99, its shards", "max, its shards", "p99, other shards", "errors"],
                 &cost,

@@ -4,32 +4,35 @@
 
 use maud::{html, Markup};
 
-use super::run::over_time;
-use super::{section, table, Cell};
-use crate::report::chart::{Line, LineChart, PALETTE};
+use super::run::{line, over_time};
+use super::{section, table, Cell, Frame};
+use crate::report::chart::LineChart;
 use crate::scenario::backlog::BacklogDetail;
 use crate::scenario::crash::CrashDetail;
 use crate::scenario::memory::{MasterMemory, MemoryDetail};
-use crate::scenario::Event;
 use crate::units::{bytes, human_bytes, human_us, thousands};
 
-/// `used_memory` of every master over time, maxmemory dashed.
-fn memory_chart(masters: &[MasterMemory], events: &[Event]) -> Markup {
+/// The times of every master's memory samples (the page's x range reaches the last).
+pub(super) fn sample_times(masters: &[MasterMemory]) -> impl Iterator<Item = f64> + '_ {
+    masters.iter().flat_map(|m| m.samples.iter().map(|s| s.t))
+}
+
+/// `used_memory` of every master over time, maxmemory dashed; each master in its own colour and
+/// dash, so that masters whose lines coincide all stay visible.
+fn memory_chart(masters: &[MasterMemory], frame: &Frame) -> Markup {
     if masters.is_empty() {
         return html! {};
     }
-    let lines: Vec<Line> = masters
+    let lines = masters
         .iter()
         .enumerate()
-        .map(|(i, m)| Line {
-            name: m.node.clone(),
-            color: PALETTE[i % PALETTE.len()],
-            points: m
+        .map(|(i, m)| {
+            let points = m
                 .samples
                 .iter()
                 .map(|s| (s.t, s.used_memory as f64))
-                .collect(),
-            steps: false,
+                .collect();
+            line(&format!("master {}", m.node), i, points, false)
         })
         .collect();
     let maxmemory = masters[0].maxmemory as f64;
@@ -38,30 +41,25 @@ fn memory_chart(masters: &[MasterMemory], events: &[Event]) -> Markup {
             .then(|| (maxmemory, format!("maxmemory {}", bytes(maxmemory)))),
         y_format: bytes,
         y_unit: 1_048_576.0,
-        ..over_time("used_memory per master", "bytes", lines, events)
+        ..over_time("used_memory per master", "bytes", lines, frame)
     };
     section(
         "Memory over time",
-        "INFO memory of every master, sampled during the run; the dashed line is maxmemory (none: no limit).",
+        "INFO memory of every master, sampled during the run (MiB = 1,048,576 bytes, as Redis counts maxmemory); the black dashed line is maxmemory (none: no limit); masters' lines differ in dash so that those that coincide stay visible.",
         chart.render(),
     )
 }
 
 /// One line of a count over time.
-fn count_chart(title: &str, name: &str, points: Vec<(f64, f64)>, events: &[Event]) -> Markup {
+fn count_chart(title: &str, name: &str, points: Vec<(f64, f64)>, frame: &Frame) -> Markup {
     if points.is_empty() {
         return html! {};
     }
-    let line = Line {
-        name: name.into(),
-        color: PALETTE[4],
-        points,
-        steps: false,
-    };
+    let line = line(name, 4, points, false);
     section(
         title,
         "",
-        over_time(title, name, vec![line], events).render(),
+        over_time(title, name, vec![line], frame).render(),
     )
 }
 
@@ -74,6 +72,12 @@ fn figures(rows: &[(&str, String)]) -> Markup {
     section("Scenario figures", "", table(&["figure", "value"], &rows))
 }
 
+/// A rate that may be negative, rounded, with separators: "-1,234".
+fn signed_thousands(v: f64) -> String {
+    let sign = if v < -0.5 { "-" } else { "" };
+    format!("{sign}{}", thousands(v.abs().round() as u64))
+}
+
 fn yes_no(b: bool) -> String {
     if b { "yes" } else { "no" }.into()
 }
@@ -82,8 +86,8 @@ fn at(t: Option<f64>) -> String {
     t.map_or("–".into(), |t| format!("{t:.2} s"))
 }
 
-pub(super) fn memory_charts(d: &MemoryDetail, events: &[Event]) -> Markup {
-    memory_chart(&d.memory, events)
+pub(super) fn memory_charts(d: &MemoryDetail, frame: &Frame) -> Markup {
+    memory_chart(&d.memory, frame)
 }
 
 pub(super) fn memory_tables(d: &MemoryDetail) -> Markup {
@@ -119,13 +123,13 @@ pub(super) fn memory_tables(d: &MemoryDetail) -> Markup {
     }
 }
 
-pub(super) fn crash_charts(d: &CrashDetail, events: &[Event]) -> Markup {
+pub(super) fn crash_charts(d: &CrashDetail, frame: &Frame) -> Markup {
     let points = d
         .crashes_over_time
         .iter()
         .map(|s| (s.t, s.crashes as f64))
         .collect();
-    count_chart("Consumer crashes so far", "crashes", points, events)
+    count_chart("Consumer crashes so far", "crashes", points, frame)
 }
 
 pub(super) fn crash_tables(d: &CrashDetail) -> Markup {
@@ -154,15 +158,15 @@ pub(super) fn crash_tables(d: &CrashDetail) -> Markup {
     ])
 }
 
-pub(super) fn backlog_charts(d: &BacklogDetail, events: &[Event]) -> Markup {
+pub(super) fn backlog_charts(d: &BacklogDetail, frame: &Frame) -> Markup {
     let points = d
         .backlog_samples
         .iter()
         .map(|s| (s.t, s.backlog as f64))
         .collect();
     html! {
-        (count_chart("Backlog (produced − acked)", "backlog", points, events))
-        (memory_chart(&d.memory, events))
+        (count_chart("Backlog (produced − acked)", "backlog", points, frame))
+        (memory_chart(&d.memory, frame))
     }
 }
 
@@ -187,7 +191,10 @@ pub(super) fn backlog_tables(d: &BacklogDetail) -> Markup {
         ("peak backlog payload", human_bytes(f.peak_payload_bytes)),
         (
             "consume rate during the drain",
-            format!("{:.0} msg/s", f.consume_rate_msgs_per_sec),
+            format!(
+                "{} msg/s",
+                thousands(f.consume_rate_msgs_per_sec.round() as u64)
+            ),
         ),
         (
             "drain ratio (consume / produce)",
@@ -195,7 +202,7 @@ pub(super) fn backlog_tables(d: &BacklogDetail) -> Markup {
         ),
         (
             "net drain",
-            format!("{:.0} msg/s", f.net_drain_msgs_per_sec),
+            format!("{} msg/s", signed_thousands(f.net_drain_msgs_per_sec)),
         ),
         (
             "backlogged messages' latency",

@@ -12,6 +12,7 @@
 mod checkpoint;
 mod compare;
 mod failover;
+mod glossary;
 mod memory;
 mod partition;
 mod run;
@@ -33,8 +34,17 @@ const CSS: &str = include_str!("page.css");
 /// report with no detail of its own (`()`) is a page too.
 pub trait DetailPage {
     /// Charts of what the scenario measured, after the run's own charts over time.
-    fn charts(&self, _events: &[Event]) -> Markup {
+    fn charts(&self, _frame: &Frame) -> Markup {
         html! {}
+    }
+    /// The last time (seconds since the load started) its charts over time reach.
+    fn t_max(&self) -> f64 {
+        0.0
+    }
+    /// False when the report's pooled latency mixes runs of different kinds (closed and open
+    /// loop, faults and none): the page then shows each group's latency in its own table only.
+    fn pooled_latency(&self) -> bool {
+        true
     }
     /// Tables of the scenario's own records, after the errors and the moments.
     fn tables(&self) -> Markup {
@@ -57,16 +67,36 @@ pub trait DetailPage {
 impl DetailPage for () {}
 
 impl DetailPage for Detail {
-    fn charts(&self, events: &[Event]) -> Markup {
+    fn charts(&self, frame: &Frame) -> Markup {
         match self {
-            Detail::Memory(d) => memory::memory_charts(d, events),
-            Detail::Crash(d) => memory::crash_charts(d, events),
-            Detail::Backlog(d) => memory::backlog_charts(d, events),
+            Detail::Memory(d) => memory::memory_charts(d, frame),
+            Detail::Crash(d) => memory::crash_charts(d, frame),
+            Detail::Backlog(d) => memory::backlog_charts(d, frame),
             Detail::Aof(d) => compare::aof_charts(d),
             Detail::Durability(d) => compare::durability_charts(d),
             Detail::Servers(d) => compare::server_charts(d),
             Detail::Failover(_) => html! {},
         }
+    }
+
+    fn t_max(&self) -> f64 {
+        let last = |ts: &mut dyn Iterator<Item = f64>| ts.fold(0.0, f64::max);
+        match self {
+            Detail::Memory(d) => last(&mut memory::sample_times(&d.memory)),
+            Detail::Crash(d) => last(&mut d.crashes_over_time.iter().map(|s| s.t)),
+            Detail::Backlog(d) => last(
+                &mut d
+                    .backlog_samples
+                    .iter()
+                    .map(|s| s.t)
+                    .chain(memory::sample_times(&d.memory)),
+            ),
+            _ => 0.0,
+        }
+    }
+
+    fn pooled_latency(&self) -> bool {
+        !matches!(self, Detail::Durability(_) | Detail::Servers(_))
     }
 
     fn tables(&self) -> Markup {
@@ -110,24 +140,47 @@ impl DetailPage for Detail {
     }
 }
 
-/// The page of one scenario report.
+/// What every chart over time on one page shares: the moments it marks and the x range, so that
+/// a moment sits at the same place on every chart.
+pub struct Frame<'a> {
+    pub events: &'a [Event],
+    /// Seconds since the load started that every chart's x axis runs to.
+    pub x_max: f64,
+}
+
+/// The page of one scenario report (or of a run: `doc.command` "run").
 pub fn scenario_page<D: DetailPage>(doc: &ScenarioDocument<'_, D>) -> String {
     let r = doc.report;
+    let title = if doc.command == "scenario" {
+        format!("rcstress scenario: {}", r.scenario)
+    } else {
+        format!("rcstress {}", doc.command)
+    };
+    let x_max = r
+        .series
+        .iter()
+        .map(|s| s.t)
+        .chain(r.events.iter().map(|e| e.t))
+        .chain([r.elapsed_seconds, r.detail.t_max()])
+        .filter(|t| t.is_finite())
+        .fold(0.0, f64::max);
+    let frame = Frame {
+        events: &r.events,
+        x_max,
+    };
     let body = html! {
-        (run::top(r))
-        (run::time_charts(r))
-        (r.detail.charts(&r.events))
+        (run::top(r, &title, x_max))
+        (run::time_charts(r, &frame))
+        (r.detail.charts(&frame))
+        (run::moments(&r.events))
         (run::latency(r))
         (run::errors(r))
-        (run::moments(&r.events))
         (r.detail.tables())
         (run::disagreements(r.detail.disagreements()))
-        section {
-            h2 { "Configuration" }
-            pre { (serde_json::to_string_pretty(&r.config).unwrap_or_default()) }
-        }
+        (glossary::configuration(&r.config))
+        (glossary::glossary(&r.errors))
     };
-    page(&format!("rcstress {}", r.scenario), doc.version, body)
+    page(&title, doc.version, body)
 }
 
 /// A whole self-contained page: `body`, then the footer naming the version and the time.
@@ -169,7 +222,7 @@ fn section(title: &str, note: &str, content: Markup) -> Markup {
     }
 }
 
-/// The report's events as chart markers.
+/// The report's events as chart markers (their labels are keyed once, in the table of moments).
 fn markers(events: &[Event]) -> Vec<Marker> {
     events
         .iter()
@@ -191,6 +244,7 @@ fn table(headers: &[&str], rows: &[Vec<Cell>]) -> Markup {
                         @for c in row {
                             @match c {
                                 Cell::Num(t) => td class="num nowrap" { (t) },
+                                Cell::Key(t) => td class="nowrap" { (t) },
                                 Cell::Text(t) => td { (t) },
                             }
                         }
@@ -212,7 +266,11 @@ pub fn table_section(title: &str, note: &str, headers: &[&str], rows: &[Vec<Stri
 
 /// One cell of a [`table`].
 enum Cell {
+    /// A figure: right-aligned, never broken.
     Num(String),
+    /// A short name (a mode, a fault, a node): left-aligned, never broken ("shard-kill", not
+    /// "shard-/kill").
+    Key(String),
     Text(String),
 }
 

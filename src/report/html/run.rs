@@ -3,15 +3,19 @@
 
 use maud::{html, Markup};
 
-use super::{markers, section, table, Cell, DetailPage};
+use super::{markers, section, table, Cell, DetailPage, Frame};
 use crate::cost::Cost;
 use crate::metrics::SecondSample;
-use crate::report::chart::{log_bars, Line, LineChart, PALETTE};
+use crate::report::chart::{
+    badge, log_bars, numbered, wants_log, Line, LineChart, DASHES, PALETTE,
+};
+use crate::report::words::{latency_basis, round_trip};
 use crate::scenario::{Event, ScenarioReport};
 use crate::units::{compact, micros, thousands};
 
-/// Title, verdict banner, cost, warnings, findings and the count cards.
-pub(super) fn top<D>(r: &ScenarioReport<D>) -> Markup {
+/// Title, what happened to the cluster (when the scenario has faults), the checker's verdict on
+/// the data, cost, warnings, findings and the count cards.
+pub(super) fn top<D>(r: &ScenarioReport<D>, title: &str, x_max: f64) -> Markup {
     let c = &r.counts;
     let class = if r.verdict.is_ok() {
         "ok"
@@ -21,19 +25,36 @@ pub(super) fn top<D>(r: &ScenarioReport<D>) -> Markup {
         "warn"
     };
     let pending = r.pending_at_end_text();
+    let verdict = if r.verdict.is_ok() {
+        "no acknowledged write lost, nothing unexpected delivered".to_string()
+    } else {
+        r.verdict.to_string()
+    };
     html! {
         header {
-            h1 { "rcstress scenario: " (r.scenario) }
+            h1 { (title) }
             div class="sub" {
-                (format!("{:.2}", r.elapsed_seconds)) " s of load · "
-                (thousands(r.throughput_msgs_per_sec.round() as u64)) " msg/s"
+                (format!("{:.2}", r.elapsed_seconds)) " s of load (first send to last ack) · "
+                (thousands(r.throughput_msgs_per_sec.round() as u64)) " msg/s · charts run from 0 to "
+                (format!("{x_max:.2}")) " s (set-up before 0 not shown)"
+                @if r.facts.server.is_some() {
+                    br; "Server: " (r.facts.describe())
+                }
             }
         }
+        @if let Some(o) = &r.outcome {
+            div class=(format!("verdict outcome {}", if o.ok { "ok" } else { "bad" })) {
+                "Cluster: " (o.text)
+            }
+        }
+        @if let Some(e) = &r.expected {
+            p class="expected" { b { "Expected: " } (e) }
+        }
         div class=(format!("verdict {class}")) {
-            "Verdict: " (r.verdict)
+            "Data: " (verdict)
             small {
-                "Checker: lost " (thousands(c.lost)) " · unexpected " (thousands(c.unexpected))
-                " (the verdict) · unverifiable " (thousands(c.unverifiable))
+                "The verdict is ok iff lost = 0 and unexpected = 0 (verdict: " (r.verdict) "). Checker: lost " (thousands(c.lost)) " · unexpected " (thousands(c.unexpected))
+                " · unverifiable " (thousands(c.unverifiable))
                 " · duplicated " (thousands(c.duplicated))
                 " · duplicate writes " (thousands(c.duplicate_writes))
                 " · recovered " (thousands(c.recovered))
@@ -86,16 +107,9 @@ fn cards<D>(r: &ScenarioReport<D>, pending: &str) -> Markup {
     }
 }
 
-/// "CPU per message: client 3.10 µs · server 9.52 µs (masters 6.10, replicas 3.42)".
+/// "CPU per message: client 3.10 µs/msg · server …", as the summary says it.
 pub(super) fn cost_line(c: &Cost) -> String {
-    let mut line = format!("CPU per message: client {:.2} µs", c.client_cpu_us_per_msg);
-    if let Some(all) = c.server_cpu_us_per_msg {
-        line.push_str(&format!(
-            " · server {all:.2} µs (masters {:.2}, replicas {:.2})",
-            c.server_master_cpu_us_per_msg.unwrap_or(0.0),
-            c.server_replica_cpu_us_per_msg.unwrap_or(0.0)
-        ));
-    }
+    let mut line = format!("CPU per message: {}", c.line());
     if !c.replicas_in_sync {
         line.push_str(" · a replica was not in sync at the start");
     }
@@ -120,57 +134,68 @@ pub(super) fn rate_points(
         .collect()
 }
 
-/// A chart over the run's seconds, counts on the y axis: what most sections draw; sections set
-/// `reference`, `y_format` or `y_unit` on top where they differ.
-pub(super) fn over_time(
-    title: &str,
-    y_label: &str,
-    lines: Vec<Line>,
-    events: &[Event],
-) -> LineChart {
+/// A chart over the run's seconds, counts on the y axis, on the page's shared x range: what most
+/// sections draw; sections set `reference`, `y_format` or `y_unit` on top where they differ.
+pub(super) fn over_time(title: &str, y_label: &str, lines: Vec<Line>, frame: &Frame) -> LineChart {
     LineChart {
         title: title.into(),
         x_label: "seconds since the load started".into(),
         y_label: y_label.into(),
         lines,
-        markers: markers(events),
+        markers: markers(frame.events),
         reference: None,
         y_format: compact,
         y_unit: 1.0,
+        x_max: Some(frame.x_max),
+        log_y: false,
     }
 }
 
-fn line(name: &str, color: usize, points: Vec<(f64, f64)>, steps: bool) -> Line {
+/// A line in the `color`-th colour and dash of the palettes.
+pub(super) fn line(name: &str, color: usize, points: Vec<(f64, f64)>, steps: bool) -> Line {
     Line {
         name: name.into(),
         color: PALETTE[color % PALETTE.len()],
         points,
         steps,
+        dash: DASHES[color % DASHES.len()],
     }
 }
 
-/// Throughput, errors, latency and latency per shard over time.
-pub(super) fn time_charts<D>(r: &ScenarioReport<D>) -> Markup {
-    let (s, ev) = (&r.series, &r.events);
+/// Latency of an interval, or a gap (NaN) when nothing was acked in it: 0 µs would read as
+/// instant.
+fn when_acked(acked: u64, us: u64) -> f64 {
+    if acked > 0 {
+        us as f64
+    } else {
+        f64::NAN
+    }
+}
+
+/// Throughput (sent and acked; a log axis when the rates differ by more than 50×), errors,
+/// latency and latency per shard over time; intervals with nothing acked are gaps.
+pub(super) fn time_charts<D: DetailPage>(r: &ScenarioReport<D>, frame: &Frame) -> Markup {
+    let s = &r.series;
     if s.is_empty() {
         return html! {};
     }
-    let throughput = over_time(
-        "Messages per second",
-        "messages / s",
-        vec![
-            line("sent", 0, rate_points(s, |x| x.sent), true),
-            line("acked", 1, rate_points(s, |x| x.acked), true),
-        ],
-        ev,
-    );
+    let lines = vec![
+        line("sent", 0, rate_points(s, |x| x.sent), true),
+        line("acked", 1, rate_points(s, |x| x.acked), true),
+    ];
+    let log_y = wants_log(&lines);
+    let throughput = LineChart {
+        log_y,
+        ..over_time("Messages per second", "messages / s", lines, frame)
+    };
     let errors = over_time(
         "Errors per second",
         "errors / s",
         vec![line("errors", 2, rate_points(s, |x| x.errors), true)],
-        ev,
+        frame,
     );
-    let pts = |f: fn(&SecondSample) -> u64| s.iter().map(|x| (x.t, f(x) as f64)).collect();
+    let pts =
+        |f: fn(&SecondSample) -> u64| s.iter().map(|x| (x.t, when_acked(x.acked, f(x)))).collect();
     let latency = LineChart {
         y_format: micros,
         ..over_time(
@@ -181,7 +206,7 @@ pub(super) fn time_charts<D>(r: &ScenarioReport<D>) -> Markup {
                 line("p99", 3, pts(|x| x.p99_us), false),
                 line("max", 4, pts(|x| x.max_us), false),
             ],
-            ev,
+            frame,
         )
     };
     let shards = s.iter().map(|x| x.shards.len()).max().unwrap_or(0);
@@ -189,35 +214,51 @@ pub(super) fn time_charts<D>(r: &ScenarioReport<D>) -> Markup {
         .map(|i| {
             let points = s
                 .iter()
-                .map(|x| (x.t, x.shards.get(i).map_or(0.0, |sh| sh.p99_us as f64)))
+                .map(|x| {
+                    let sh = x.shards.get(i);
+                    (
+                        x.t,
+                        sh.map_or(f64::NAN, |sh| when_acked(sh.acked, sh.p99_us)),
+                    )
+                })
                 .collect();
-            line(&format!("shard {i}"), i, points, false)
+            let name = r
+                .shard_keys
+                .get(i)
+                .map_or(format!("shard {i}"), |k| format!("shard {i} ({k})"));
+            line(&name, i, points, false)
         })
         .collect();
     let shard_chart = LineChart {
         y_format: micros,
-        ..over_time("Send → ack p99 per shard key", "latency", per_shard, ev)
+        ..over_time("Send → ack p99 per shard key", "latency", per_shard, frame)
     };
+    let basis = latency_basis(r.rate_msgs_per_sec);
+    let throughput_note = format!(
+        "Each point is one interval of the run (100 ms for runs under 24 s, coarser for longer ones) as a rate per second; acked is dashed so that sent shows where they coincide; the numbered dashed lines are the moments listed below.{}",
+        if log_y { " Log axis: the rates differ by more than 50×; an interval with none is a gap." } else { "" }
+    );
     html! {
-        (section("Throughput over time", "Each point is one interval of the run (100 ms for runs under 24 s, coarser for longer ones) as a rate per second; dashed lines mark the scenario's numbered moments.", throughput.render()))
+        (section("Throughput over time", &throughput_note, throughput.render()))
         @if s.iter().all(|x| x.errors == 0) {
             (section("Errors over time", "No client saw an error during the run.", html! {}))
         } @else {
             (section("Errors over time", "Every error any client saw (producers, consumers, claimer); by kind in the table below.", errors.render()))
         }
-        @if s.iter().any(|x| x.p99_us > 0) {
-            (section("Latency over time", "Of the messages acked in each interval, each counted once at its first ack, from its scheduled send time.", latency.render()))
+        @if r.detail.pooled_latency() && s.iter().any(|x| x.acked > 0) {
+            (section("Latency over time", &format!("Of the messages acked in each interval, each counted once at its first ack; {basis}. An interval with nothing acked is a gap, not 0."), latency.render()))
             @if shards > 1 {
-                (section("Latency per shard", "A message's shard is fixed by the message, so a stalled master shows here as its shard's latency while the others carry on (shard i is the i-th of shard_keys).", shard_chart.render()))
+                (section("Latency per shard", "A message's shard is fixed by the message, so a stalled master shows here as its shard's latency while the others carry on (a gap: nothing acked on that shard in the interval).", shard_chart.render()))
             }
         }
     }
 }
 
-/// Send → XACK percentiles on a log scale.
+/// Send → XACK percentiles on a log scale, with what they measure and the per-command round trip
+/// beside them.
 pub(super) fn latency<D: DetailPage>(r: &ScenarioReport<D>) -> Markup {
     let l = &r.latency_us;
-    if l.count == 0 {
+    if l.count == 0 || !r.detail.pooled_latency() {
         return html! {};
     }
     let items: Vec<(String, f64)> = [
@@ -231,19 +272,22 @@ pub(super) fn latency<D: DetailPage>(r: &ScenarioReport<D>) -> Markup {
     .map(|(k, v)| (k.to_string(), *v as f64))
     .collect();
     let note = format!(
-        "Send → XACK, {} messages (log scale).{}",
+        "Send → XACK, {} messages (log scale); {}.{}",
         thousands(l.count),
+        latency_basis(r.rate_msgs_per_sec),
         if r.detail.across_runs() {
             " Of the baseline mode's runs, their histograms added."
         } else {
             ""
         }
     );
-    section(
-        "Latency percentiles",
-        &note,
-        log_bars("End-to-end latency", &items, micros),
-    )
+    let chart = html! {
+        (log_bars("End-to-end latency (send → ack)", &items, micros))
+        @if let Some(rt) = round_trip(&r.confirm_latency_us) {
+            p class="note" { "Beside it, the " (rt) "." }
+        }
+    };
+    section("Latency percentiles", &note, chart)
 }
 
 /// Errors by kind; when the scenario kept them, when each kind first appeared (columns only
@@ -282,25 +326,37 @@ pub(super) fn errors<D: DetailPage>(r: &ScenarioReport<D>) -> Markup {
     section("Errors by kind", "", table(&headers, &rows))
 }
 
-/// The moments in time order, numbered as the charts' badges.
+/// The moments in time order, numbered, coloured and shaped as the charts' badges: the page's one
+/// key to them.
 pub(super) fn moments(events: &[Event]) -> Markup {
-    if events.is_empty() {
+    let list = markers(events);
+    let numbered = numbered(&list);
+    if numbered.is_empty() {
         return html! {};
     }
-    let mut sorted: Vec<&Event> = events.iter().filter(|e| e.t.is_finite()).collect();
-    sorted.sort_by(|a, b| a.t.total_cmp(&b.t));
-    let rows: Vec<Vec<Cell>> = sorted
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            vec![
-                Cell::Num((i + 1).to_string()),
-                Cell::Num(format!("{:.2} s", e.t)),
-                Cell::Text(e.label.clone()),
-            ]
-        })
-        .collect();
-    section("Moments", "", table(&["#", "at", "what"], &rows))
+    html! {
+        section {
+            h2 { "Moments" }
+            p class="note" { "The numbered dashed lines on every chart above; one colour and shape per kind." }
+            div class="scroll" {
+                table {
+                    tr { th { "#" } th { "at" } th { "what" } }
+                    @for (n, m, style) in &numbered {
+                        tr {
+                            td class="nowrap" {
+                                svg class="mbadge-key" viewBox="0 0 22 22" width="22" height="22" {
+                                    (badge(11.0, 11.0, *style))
+                                    text x="11" y="14.5" text-anchor="middle" class="mbadge" fill=(style.color) { (n) }
+                                }
+                            }
+                            td class="num nowrap" { (format!("{:.2} s", m.x)) }
+                            td { (m.label) }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn disagreements(list: &[String]) -> Markup {

@@ -20,7 +20,7 @@ use super::memory::{MasterMemory, MemorySample};
 use super::{cross_check_findings, RunEnd, ScenarioReport};
 use crate::metrics::finite;
 use crate::trim::{masters_used_memory, Trim};
-use crate::units::{human_us, mb, thousands};
+use crate::units::{human_us, mib, thousands};
 use crate::workload::{Live, Workload};
 use crate::{Endpoint, Result};
 use phases::{Next, Phase, Phases};
@@ -222,17 +222,17 @@ fn with_findings(
     let at_stop: u64 = fig.used_memory_at_stop.iter().map(|(_, b)| b).sum();
     let peak: u64 = fig.used_memory_peak.iter().map(|(_, b)| b).sum();
     let why = match (fig.resumed_by.as_str(), opts.pause_memory) {
-        ("memory", Some(level)) => format!(" (a master reached {})", mb(level)),
+        ("memory", Some(level)) => format!(" (a master reached {})", mib(level)),
         ("messages", _) => " (enough messages waited)".to_string(),
         _ => String::new(),
     };
     let report = report.finding(format!(
         "backlog peak {} messages ({} of payload) after {:.1} s without consumers{why}; used_memory over the masters {} → {}",
         thousands(fig.peak_messages),
-        mb(fig.peak_payload_bytes),
+        mib(fig.peak_payload_bytes),
         fig.resumed_at - fig.stopped_at,
-        mb(at_stop),
-        mb(peak)
+        mib(at_stop),
+        mib(peak)
     ));
     match fig.catch_up_seconds {
         Some(c) => report.event(fig.resumed_at + c, "caught up").finding(format!(

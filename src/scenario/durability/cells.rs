@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{DurabilityRun, Fault, Mode};
 use crate::metrics::finite;
 use crate::scenario::mean_stddev;
-use crate::units::{human_us, thousands};
+use crate::units::{human_us, mean_count, thousands};
 use crate::workload::RunResult;
 
 /// One mode under one fault, over its repeats.
@@ -45,15 +45,6 @@ pub struct Cell {
     pub p99_vs_none: f64,
 }
 
-/// A mean over repeats as a person reads it: whole when it is whole.
-fn mean(v: f64) -> String {
-    if v.fract() == 0.0 {
-        thousands(v as u64)
-    } else {
-        format!("{v:.1}")
-    }
-}
-
 /// What one mode kept and cost under one fault, in one sentence.
 pub(super) fn finding(c: &Cell) -> String {
     let client = match c.fault {
@@ -72,19 +63,19 @@ pub(super) fn finding(c: &Cell) -> String {
         _ => String::new(),
     };
     format!(
-        "{} under {}{client}: acknowledged lost {} (min {}, max {}){bound}, refused or timed out {}; \
+        "mode {}, {}{client}: acknowledged lost {} (min {}, max {}){bound}, refused or timed out {}; \
          not acknowledged (unconfirmed {}, timed out {}): kept by Redis {}, gone {}; \
-         {} msg/s ({:.2}× none), confirm p50 {} p99 {} ({:.2}× none), {} run(s)",
+         {} msg/s ({:.2}× mode none), confirm p50 {} p99 {} ({:.2}× mode none), {} run(s)",
         c.mode,
-        c.fault,
-        mean(c.acked_lost_mean),
-        c.acked_lost_min,
-        c.acked_lost_max,
-        mean(c.failed_mean),
-        mean(c.unconfirmed_mean),
-        mean(c.timed_out_mean),
-        mean(c.not_acknowledged_held_mean),
-        mean(c.not_acknowledged_gone_mean),
+        c.fault.label(),
+        mean_count(c.acked_lost_mean),
+        thousands(c.acked_lost_min),
+        thousands(c.acked_lost_max),
+        mean_count(c.failed_mean),
+        mean_count(c.unconfirmed_mean),
+        mean_count(c.timed_out_mean),
+        mean_count(c.not_acknowledged_held_mean),
+        mean_count(c.not_acknowledged_gone_mean),
         thousands(c.throughput_mean.round() as u64),
         c.throughput_vs_none,
         human_us(c.confirm_p50_us as u64),

@@ -180,6 +180,7 @@ pub async fn run(opts: &DurabilityOptions, live: Arc<Live>) -> Result<ScenarioRe
         &live,
         opts.repeat,
         &grid,
+        |(fault, mode)| format!("mode {}, {}", mode.spec, fault.label()),
         |round, (fault, mode)| {
             let (facts, live) = (&facts, &live);
             async move {
@@ -253,13 +254,16 @@ async fn one_run(
     fault: Fault,
     live: &Arc<Live>,
 ) -> Result<((DurabilityRun, RunResult), ClusterFacts)> {
-    let cluster = LocalCluster::start(LocalClusterOptions {
-        aof: Aof::On(Fsync::Everysec),
-        min_replicas_to_write: mode.min_replicas,
-        min_replicas_max_lag_s: mode.max_lag_s,
-        own_addresses: fault == Fault::Partition,
-        ..opts.cluster.clone()
-    })
+    let cluster = super::start_cluster(
+        LocalClusterOptions {
+            aof: Aof::On(Fsync::Everysec),
+            min_replicas_to_write: mode.min_replicas,
+            min_replicas_max_lag_s: mode.max_lag_s,
+            own_addresses: fault == Fault::Partition,
+            ..opts.cluster.clone()
+        },
+        live,
+    )
     .await?;
     let facts = ClusterFacts::of_local(&cluster);
     let mut wl = Workload {

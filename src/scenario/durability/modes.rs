@@ -97,6 +97,17 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// How reports name it: "no fault" rather than "none", which reads as a mode.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Fault::None => "no fault",
+            Fault::Pause => "pause",
+            Fault::PauseShort => "pause-short",
+            Fault::Partition => "partition",
+            Fault::ShardKill => "shard-kill",
+        }
+    }
+
     pub fn all() -> Vec<Fault> {
         vec![
             Fault::None,

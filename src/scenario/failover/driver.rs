@@ -42,6 +42,9 @@ struct Target {
 
 impl<'a> Driver<'a> {
     fn event(&mut self, label: String) {
+        // The progress line says the latest moment ("kill master :7000").
+        self.live
+            .set_phase(format!("step {}: {label}", self.steps.len().max(1)));
         self.events.push(Event {
             t: finite(self.live.secs()),
             label,

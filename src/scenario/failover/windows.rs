@@ -5,8 +5,63 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::KillRecord;
 use crate::metrics::{finite, OutageSpan};
-use crate::units::human_us;
+use crate::units::{human_us, thousands};
 use crate::workload::RunResult;
+
+/// "no acknowledged write lost" or "3 acknowledged writes lost": what the faults did to the data.
+/// What happened to the data, in a few words: acknowledged writes lost, counting (where the run
+/// audited every write) those a consumer read before a failover rolled them back.
+pub(super) fn data_outcome(run: &RunResult) -> String {
+    let c = &run.counts;
+    let lost = run
+        .write_audit
+        .as_ref()
+        .map_or(c.lost, |a| a.discarded.max(c.lost));
+    let read_first = lost - c.lost;
+    let words = match lost {
+        0 => "no acknowledged write lost".into(),
+        1 => "1 acknowledged write lost".into(),
+        n => format!("{} acknowledged writes lost", thousands(n)),
+    };
+    match read_first {
+        0 => words,
+        n => format!(
+            "{words} ({} of them read by a consumer before the failover rolled them back)",
+            thousands(n)
+        ),
+    }
+}
+
+/// "master of shard 0, :13571" (or "master of shards 0, 2, :13571"; "master :13571" when it
+/// served none of the run's shards).
+pub fn node_label(k: &KillRecord) -> String {
+    match k.shards.as_slice() {
+        [] => format!("master {}", k.node),
+        [one] => format!("master of shard {one}, {}", k.node),
+        many => format!(
+            "master of shards {}, {}",
+            many.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            k.node
+        ),
+    }
+}
+
+/// The latency of a fault's shards, or what stands in for it when nothing of theirs was acked.
+fn shard_latency(k: &KillRecord) -> String {
+    if k.shard_acked == 0 {
+        "nothing of its shards acked after it".into()
+    } else {
+        format!(
+            "the {} messages of its shards acked after it: p99 up to {} (max {})",
+            thousands(k.shard_acked),
+            human_us(k.shard_p99_us),
+            human_us(k.shard_max_us)
+        )
+    }
+}
 
 /// One sentence per fault and one for the checker's counts: what a person reads first.
 pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u64) -> Vec<String> {
@@ -17,7 +72,7 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
                 .errors
                 .iter()
                 .filter(|(_, &n)| n > 0)
-                .map(|(kind, n)| format!("{kind} {n}"))
+                .map(|(kind, n)| format!("{kind} {}", thousands(*n)))
                 .collect();
             let errors = if errors.is_empty() {
                 "no errors".to_string()
@@ -33,14 +88,13 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
                 _ => k.outcome.clone(),
             };
             format!(
-                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; acked messages' p99 up to {} on its shards (max {}), {} on the others; {errors}",
+                "{} {} at {:.1} s: {took} ({fail}node-timeout {node_timeout_ms} ms); operations failed for {:.1} s on its shards and {:.1} s on the others; {}, {} on the others; {errors}",
                 k.fault,
-                k.node,
+                node_label(k),
                 k.t,
                 k.shard_window_s,
                 k.other_shards_window_s,
-                human_us(k.shard_p99_us),
-                human_us(k.shard_max_us),
+                shard_latency(k),
                 human_us(k.other_shards_p99_us)
             )
         })
@@ -50,22 +104,26 @@ pub(super) fn findings(steps: &[KillRecord], run: &RunResult, node_timeout_ms: u
     let lost = match &run.write_audit {
         Some(a) => format!(
             "{} of {} acknowledged writes lost ({} of them read by a consumer before they were rolled back); of the {} sends not acknowledged (timed out or unconfirmed), Redis kept {} and {} are gone",
-            a.discarded.max(c.lost),
-            c.produced,
-            a.discarded_after_delivery,
-            a.not_acknowledged,
-            a.not_acknowledged_held,
-            a.not_acknowledged_gone
+            thousands(a.discarded.max(c.lost)),
+            thousands(c.produced),
+            thousands(a.discarded_after_delivery),
+            thousands(a.not_acknowledged),
+            thousands(a.not_acknowledged_held),
+            thousands(a.not_acknowledged_gone)
         ),
-        None => format!("{} of {} acknowledged writes lost", c.lost, c.produced),
+        None => format!(
+            "{} of {} acknowledged writes lost",
+            thousands(c.lost),
+            thousands(c.produced)
+        ),
     };
     out.push(format!(
         "{lost}, {} unverifiable (on a shard that could not be read at the end), {} duplicate deliveries, {} duplicate writes; {} sends refused and {} indeterminate during the faults",
-        c.unverifiable,
-        c.duplicated,
-        c.duplicate_writes,
-        c.produce_failed,
-        c.produce_indeterminate
+        thousands(c.unverifiable),
+        thousands(c.duplicated),
+        thousands(c.duplicate_writes),
+        thousands(c.produce_failed),
+        thousands(c.produce_indeterminate)
     ));
     out
 }
@@ -135,9 +193,16 @@ fn fill_latency(
                     .is_some_and(|&s| step.slots.iter().any(|&(a, b)| a <= s && s <= b))
             })
             .collect();
+        step.shards = (0..owned.len()).filter(|&i| owned[i]).collect();
+        // Only intervals where the shard acked something measure its latency (an empty one
+        // says 0, which is no reading).
         for interval in run.series.iter().filter(|i| i.t > step.t && i.t <= until) {
             for (shard, own) in interval.shards.iter().zip(&owned) {
+                if shard.acked == 0 {
+                    continue;
+                }
                 if *own {
+                    step.shard_acked += shard.acked;
                     step.shard_p99_us = step.shard_p99_us.max(shard.p99_us);
                     step.shard_max_us = step.shard_max_us.max(shard.max_us);
                 } else {

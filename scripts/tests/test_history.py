@@ -130,16 +130,18 @@ class StepDetector(unittest.TestCase):
             self.assertIn("within noise", r.stdout)
 
     def test_a_page_and_exports_of_the_newest_commit(self):
-        """The page has one chart per id with the flagged commit marked, and a table; both exports
-        fit their published shapes and carry the newest commit's figures."""
+        """The page has one chart per id with the flagged commit marked, and a table (the charts also
+        as SVG files); both exports fit their published shapes and carry the newest commit's figures."""
         rng = random.Random(7)
         for i in range(40):
             self.repo.record(i, {CPU: noisy(0.40 * (1.10 if i >= 23 else 1.0), rng), WALL: noisy(2.0, rng)})
         out = os.path.join(self.repo.dir, "out")
         os.makedirs(out)
         page, gab, bmf = (os.path.join(out, n) for n in ("h.html", "gab.json", "bmf.json"))
-        r = self.repo.run("--html", page, "--github-action-benchmark", gab, "--bencher", bmf)
+        charts = os.path.join(out, "charts")
+        r = self.repo.run("--html", page, "--github-action-benchmark", gab, "--bencher", bmf, "--charts", charts)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(charts)), ["stream_cpu_aof-off_20000.svg", "stream_throughput_aof-on_20000.svg"])
         text = read_text(page)
         self.assertEqual(text.count("<svg"), 2)
         self.assertEqual(text.count("<tr class=step>"), 1)

@@ -222,23 +222,26 @@ class RealBackfill(unittest.TestCase):
         """scripts/history --backfill HEAD~3..HEAD: builds and measures three real commits on real
         clusters (CPU group, 2 rounds, 2000 messages), then one record each that fits its schema,
         a page with a chart per id and both exports valid."""
-        shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        have = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD~3^{commit}"], cwd=REPO, capture_output=True)
-        if have.returncode != 0:
+        git = lambda *a: subprocess.run(["git", *a], cwd=REPO, capture_output=True, text=True)
+        base = git("rev-parse", "--verify", "--quiet", "HEAD~3^{commit}")
+        if base.returncode != 0:
+            shallow = git("rev-parse", "--is-shallow-repository").stdout.strip()
             self.skipTest(f"this clone has no HEAD~3 (shallow: {shallow}); the backfill needs three commits of history")
+        # Hashes, not HEAD~3..HEAD: a commit made while the test runs must not change the range.
+        rng = f"{base.stdout.strip()}..{git('rev-parse', 'HEAD').stdout.strip()}"
+        heads = git("rev-list", "--first-parent", rng).stdout.split()
         out = tempfile.mkdtemp(prefix="history-backfill-")
         self.addCleanup(shutil.rmtree, out)
         records, page, gab, bmf = (os.path.join(out, n) for n in ("records", "h.html", "gab.json", "bmf.json"))
         env = {**os.environ, "REGRESS_ROUNDS": "2", "REGRESS_MESSAGES": "2000", "REGRESS_SECS": "1",
                "REGRESS_FILTER": "stream_cpu"}
         start = time.monotonic()
-        r = subprocess.run([sys.executable, HISTORY, records, "--backfill", "HEAD~3..HEAD", "--html", page,
+        r = subprocess.run([sys.executable, HISTORY, records, "--backfill", rng, "--tip", heads[0], "--html", page,
                             "--github-action-benchmark", gab, "--bencher", bmf],
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
         print(f"\nbackfill of 3 commits: {time.monotonic() - start:.0f} s", end=" ")
         self.assertEqual(r.returncode, 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr[-3000:]}")
-        heads = subprocess.run(["git", "rev-list", "--first-parent", "HEAD~3..HEAD"], cwd=REPO,
-                               capture_output=True, text=True).stdout.split()
+        self.assertEqual(len(heads), 3)
         recs = [read_json(os.path.join(records, n)) for n in sorted(os.listdir(records))]
         self.assertEqual(sorted(r_["commit"] for r_ in recs), sorted(heads))
         for rec in recs:

@@ -2,7 +2,7 @@
 against their published shapes, and (HISTORY_BACKFILL_TEST=1, set by scripts/test) a real
 backfill of three commits of this repository.
 
-    python3 -m unittest discover -s scripts/tests -v
+    python3 -B -m unittest discover -s scripts/tests -v
 """
 
 import json
@@ -117,6 +117,15 @@ class StepDetector(unittest.TestCase):
         pct = float(re.search(r"\): ([+-][0-9.]+) %, z", lines[CPU]).group(1))
         self.assertTrue(7 < pct < 13, lines[CPU])
         self.assertIn("within noise", lines[WALL])
+
+    def test_a_step_in_figures_without_noise_is_found(self):
+        """Ten commits, five at 1.0 and five at 1.2 exactly: the step at commit 5, not 'no noise'."""
+        for i in range(10):
+            self.repo.record(i, {CPU: [1.2 if i >= 5 else 1.0] * 2})
+        r = self.repo.run()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(f"step at {self.repo.commits[5][:10]}", r.stdout)
+        self.assertIn("+20.0 %", r.stdout)
 
     def test_flat_noisy_histories_are_within_noise(self):
         """Twenty flat histories of 40 commits with 2 % noise (seeds 0-19): not one step named."""

@@ -153,12 +153,17 @@ async fn killing_masters_until_one_has_no_replica_leaves_the_cluster_down_and_th
     );
     assert!(kills[3]["promoted"].is_null());
     assert_eq!(json["final_cluster_state"], "fail");
+    let outcome = r
+        .outcome
+        .as_ref()
+        .expect("the failover scenario says its outcome");
     assert!(
-        r.findings()
-            .iter()
-            .any(|f| f.contains("final_cluster_state fail")),
-        "{:?}",
-        r.findings()
+        !outcome.ok
+            && outcome
+                .text
+                .starts_with("down at the end (final cluster_state fail)"),
+        "{}",
+        outcome.text
     );
     assert_eq!(
         r.verdict,

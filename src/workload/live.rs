@@ -31,6 +31,9 @@ pub struct Live {
     /// Set by the caller to hold every consumer (they stop reading, the backlog builds); cleared
     /// to let them go on. The backlog scenario's lever.
     pub pause_consumers: AtomicBool,
+    /// One bit per consumer group (bit g: group g, 0 the first): set to hold that group's
+    /// consumers alone, so one group falls behind while the others keep up.
+    pub pause_groups: AtomicU64,
 }
 
 impl Live {
@@ -45,7 +48,10 @@ impl Live {
 
 /// Shared state of one run.
 pub(super) struct Shared {
+    /// The first consumer group's ledger (the run's `counts`, latency and series).
     pub(super) ledger: Ledger,
+    /// The other consumer groups of a fan-out run (`--groups`), each with its own ledger.
+    pub(super) fanout: Vec<FanoutGroup>,
     pub(super) live: Arc<Live>,
     pub(super) errors: ErrorLog,
     pub(super) start: Instant,
@@ -67,7 +73,26 @@ pub(super) struct Shared {
     pub(super) budget: Budget,
 }
 
+/// A consumer group beyond the first: its name and its own ledger. A ledger per group keeps
+/// each group's bits in the folding chunks of its own books, so memory grows by one ledger's
+/// bytes per group and stays bounded as the first group's does.
+pub(super) struct FanoutGroup {
+    pub(super) name: String,
+    pub(super) ledger: Ledger,
+}
+
 impl Shared {
+    /// Every group's ledger, the first group's first: what producers book into.
+    pub(super) fn ledgers(&self) -> impl Iterator<Item = &Ledger> {
+        std::iter::once(&self.ledger).chain(self.fanout.iter().map(|g| &g.ledger))
+    }
+    /// Group `g`'s name and ledger (0: the first group).
+    pub(super) fn group(&self, g: usize) -> (&str, &Ledger) {
+        match g {
+            0 => (&self.shards.group, &self.ledger),
+            g => (&self.fanout[g - 1].name, &self.fanout[g - 1].ledger),
+        }
+    }
     pub(super) fn secs(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }

@@ -121,6 +121,38 @@ async fn a_held_group_gets_nothing_while_the_others_complete() {
     );
 }
 
+/// `--trim acked` with a lagging group: the second group is held once the first has acked a
+/// quarter of the run, so the stream is trimmed behind the first group for a while and then
+/// must stop at the held group's position. Trimming did remove entries, and still every message
+/// the held group never got is in the stream at the end (never delivered, none lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimming_waits_for_a_lagging_group() {
+    let cluster = support::cluster(3, 0).await;
+    let wl = Workload {
+        messages: 8_000,
+        rate: Some(2_000.0),
+        trim: redis_cluster_stress::trim::Trim::Acked,
+        ..fanout("fan-trim", 2)
+    };
+    let (live, handle) = support::spawn_run(&cluster, &wl);
+    support::wait_for("a quarter acked", 30, || live.acked.load(Relaxed) >= 2_000).await;
+    live.pause_groups.store(1 << 1, Relaxed);
+    let r = handle.await.unwrap().unwrap();
+    assert_eq!(r.verdict, "ok", "{:?} {:?}", r.notes, r.disagreements);
+    assert_eq!(r.counts.acked, 8_000);
+    let held = &r.groups[0].counts;
+    assert!(
+        held.delivered >= 1_000 && held.never_delivered >= 1_000,
+        "the held group read part of the run: {held:?}"
+    );
+    assert_eq!(held.lost, 0, "{held:?}");
+    assert!(
+        r.trimmed_entries.unwrap_or(0) > 0,
+        "{:?}",
+        r.trimmed_entries
+    );
+}
+
 /// `--groups` out of range or not a number: one line on stderr, exit 2, before any connection.
 #[test]
 fn a_bad_groups_value_is_one_clear_error() {

@@ -46,11 +46,11 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     }
     if workload.trim == Trim::Acked {
         let mut conn = endpoint.cluster_connection(Duration::from_secs(2)).await?;
-        let sh = shared.clone();
+        let (sh, groups) = (shared.clone(), workload.group_names());
         tasks.spawn(async move {
             while !sh.stopping() {
                 for key in &sh.shards.keys {
-                    trim::trim_acked(&mut conn, key, &sh.shards.group).await;
+                    trim::trim_acked(&mut conn, key, &groups).await;
                 }
                 tokio::time::sleep(Trim::ACKED_EVERY).await;
             }

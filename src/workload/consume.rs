@@ -65,7 +65,7 @@ async fn consume(
     reader: &Reader<'_>,
     owned: &[String],
 ) -> bool {
-    let (group, name) = (sh.group(reader.g).0, reader.name);
+    let (group, name) = (sh.group(reader.g).name, reader.name);
     let nodes: Vec<_> = owned.iter().map(|k| stream::master_of(k)).collect();
     let mut idle_round = true;
     let mut backoff = Duration::from_millis(5);
@@ -117,15 +117,14 @@ async fn consume(
 /// Books what group `g` read from `key`; the send→delivery latency of each message is recorded once,
 /// at its first delivery (never for a redelivery, a duplicate write or a foreign entry).
 fn book_deliveries(sh: &Shared, g: usize, key: &str, deliveries: &[Delivery], via: Via) {
-    let ledger = sh.group(g).1;
+    let group = sh.group(g);
     let now = now_us();
     let shard = sh.shard_index(key);
-    let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+    let mut h = group.hist.lock().unwrap_or_else(|e| e.into_inner());
     for d in deliveries {
         let entry = shard.map(|shard| Entry { shard, id: d.id });
-        let kind = ledger.delivered(d.tag.as_ref(), via, entry);
-        // The latency is the first group's (per-group latency is not measured yet).
-        if let (DeliveryKind::First, Some(t), 0) = (kind, &d.tag, g) {
+        let kind = group.ledger.delivered(d.tag.as_ref(), via, entry);
+        if let (DeliveryKind::First, Some(t)) = (kind, &d.tag) {
             let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
         }
     }
@@ -142,8 +141,8 @@ async fn ack(
 ) {
     let sent_at = sh.secs();
     let ids = deliveries.iter().map(|d| d.id);
-    let (group, ledger) = sh.group(g);
-    match stream::send(conn, stream::xack_cmd(key, group, ids), node).await {
+    let group = sh.group(g);
+    match stream::send(conn, stream::xack_cmd(key, group.name, ids), node).await {
         Ok(_) => {
             let now = now_us();
             mark(&sh.last_ack_ns, sh.start);
@@ -152,24 +151,22 @@ async fn ack(
             let latencies: Vec<u64> = deliveries
                 .iter()
                 .filter_map(|d| d.tag.as_ref())
-                .filter(|t| ledger.acked(t))
+                .filter(|t| group.ledger.acked(t))
                 .map(|t| now.saturating_sub(t.sent_us).max(1))
                 .collect();
-            if g > 0 {
-                // A fan-out group's acks are in its ledger only (not in the run's series yet).
-                sh.record_shard_ok(key);
-                return;
-            }
             {
-                let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+                let mut h = group.hist.lock().unwrap_or_else(|e| e.into_inner());
                 for &lat in &latencies {
                     let _ = h.0.record(lat);
                 }
             }
-            if let Some(shard) = sh.shard_index(key) {
-                sh.series.acked(shard, &latencies);
+            // The run's series and live count are the first group's (as its `counts`).
+            if g == 0 {
+                if let Some(shard) = sh.shard_index(key) {
+                    sh.series.acked(shard, &latencies);
+                }
+                sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
             }
-            sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
             sh.record_shard_ok(key);
         }
         Err(e) => sh.record_shard_error(key, sent_at, &e),

@@ -79,6 +79,15 @@ pub(super) struct Shared {
 pub(super) struct FanoutGroup {
     pub(super) name: String,
     pub(super) ledger: Ledger,
+    /// Send→ack and send→delivery of each message once, as `Shared::hist` for the first group.
+    pub(super) hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+}
+
+/// One consumer group as its consumers see it: its name, ledger and latency histograms.
+pub(super) struct GroupView<'a> {
+    pub(super) name: &'a str,
+    pub(super) ledger: &'a Ledger,
+    pub(super) hist: &'a Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
 
 impl Shared {
@@ -86,11 +95,22 @@ impl Shared {
     pub(super) fn ledgers(&self) -> impl Iterator<Item = &Ledger> {
         std::iter::once(&self.ledger).chain(self.fanout.iter().map(|g| &g.ledger))
     }
-    /// Group `g`'s name and ledger (0: the first group).
-    pub(super) fn group(&self, g: usize) -> (&str, &Ledger) {
+    /// Group `g` (0: the first group).
+    pub(super) fn group(&self, g: usize) -> GroupView<'_> {
         match g {
-            0 => (&self.shards.group, &self.ledger),
-            g => (&self.fanout[g - 1].name, &self.fanout[g - 1].ledger),
+            0 => GroupView {
+                name: &self.shards.group,
+                ledger: &self.ledger,
+                hist: &self.hist,
+            },
+            g => {
+                let f = &self.fanout[g - 1];
+                GroupView {
+                    name: &f.name,
+                    ledger: &f.ledger,
+                    hist: &f.hist,
+                }
+            }
         }
     }
     pub(super) fn secs(&self) -> f64 {

@@ -11,6 +11,7 @@ use super::route::shard_of;
 use super::Workload;
 use crate::check::{settle_undelivered, Counts, ShardScan, DELIVERED, INDETERMINATE, PRODUCED};
 use crate::cluster::ClusterConnection;
+use crate::metrics::Latency;
 use crate::stream::{entries, reply_bytes, Shards};
 use crate::trim::{self, Trim};
 
@@ -238,11 +239,16 @@ pub(super) async fn fanout_counts(
     sh.fanout
         .iter()
         .zip(counts)
-        .map(|(g, c)| GroupCounts {
-            group: g.name.clone(),
-            verdict: c.verdict(),
-            counts: c,
-            ledger_bytes: g.ledger.heap_bytes(),
+        .map(|(g, c)| {
+            let h = g.hist.lock().unwrap_or_else(|e| e.into_inner());
+            GroupCounts {
+                group: g.name.clone(),
+                verdict: c.verdict(),
+                counts: c,
+                latency_us: Latency::from_histogram(&h.0),
+                delivery_latency_us: Latency::from_histogram(&h.1),
+                ledger_bytes: g.ledger.heap_bytes(),
+            }
         })
         .collect()
 }

@@ -89,6 +89,10 @@ pub struct GroupCounts {
     pub counts: Counts,
     /// "ok" iff this group lost nothing and got nothing unexpected.
     pub verdict: crate::check::Verdict,
+    /// Send to XACK done by this group, µs (each message once).
+    pub latency_us: Latency,
+    /// Send to delivered to this group, µs (each message once).
+    pub delivery_latency_us: Latency,
     /// Heap bytes of this group's ledger.
     pub ledger_bytes: usize,
 }
@@ -145,6 +149,9 @@ pub(super) async fn finish(
         .find(|v| !v.is_ok())
         .unwrap_or(counts.verdict());
     let mut notes = notes(&counts, wl.consumers, &ended_by);
+    if let Some(slow) = slowest_group((&wl.group, &counts, &h_ack), &groups) {
+        notes.push(slow);
+    }
     for g in &groups {
         let group_notes = self::notes(&g.counts, wl.consumers, &ended_by);
         notes.extend(
@@ -215,6 +222,26 @@ async fn check_against_redis(
     })
     .await;
     (check, fanout_counts(admin, sh, wl).await)
+}
+
+/// The slowest consumer group of a fan-out run, as a sentence: the one furthest behind (most
+/// produced messages it has not acked), then the highest send→ack p99. The first group's counts
+/// and latency are `first`. `None` with one group.
+fn slowest_group(first: (&str, &Counts, &Latency), groups: &[GroupCounts]) -> Option<String> {
+    let behind = |c: &Counts| c.produced.saturating_sub(c.acked);
+    let (name, c, l) = std::iter::once(first)
+        .chain(
+            groups
+                .iter()
+                .map(|g| (g.group.as_str(), &g.counts, &g.latency_us)),
+        )
+        .max_by_key(|&(_, c, l)| (behind(c), l.p99))
+        .filter(|_| !groups.is_empty())?;
+    Some(format!(
+        "slowest group: {name} ({} message(s) not acked, send→ack p99 {} µs)",
+        behind(c),
+        l.p99
+    ))
 }
 
 /// What a worker keeps beyond the JSON of its run, for `rcstress merge`.

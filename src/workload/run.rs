@@ -172,6 +172,7 @@ fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards, budget: 
             .map(|name| FanoutGroup {
                 name,
                 ledger: run_ledger(workload, shards, start_us),
+                hist: Mutex::new((new_histogram(), new_histogram())),
             })
             .collect(),
         live: live.clone(),

@@ -238,3 +238,36 @@ impl Workload {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Workload;
+
+    #[test]
+    fn the_first_group_keeps_its_name_and_the_others_are_numbered() {
+        let wl = Workload {
+            group: "billing".into(),
+            groups: 3,
+            ..Default::default()
+        };
+        assert_eq!(wl.group_names(), ["billing", "billing-2", "billing-3"]);
+        assert_eq!(Workload::default().group_names(), ["rcstress-group"]);
+    }
+
+    #[test]
+    fn groups_outside_1_to_64_are_refused_with_the_flag_named() {
+        for (groups, ok) in [(0, false), (1, true), (64, true), (65, false)] {
+            let wl = Workload {
+                groups,
+                ..Default::default()
+            };
+            match wl.validate() {
+                Ok(()) => assert!(ok, "{groups} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{groups} refused: {e}");
+                    assert!(e.to_string().contains("--groups"), "{e}");
+                }
+            }
+        }
+    }
+}

@@ -99,10 +99,19 @@ pub async fn acked_floor<C: ConnectionLike>(
     })
 }
 
-/// One round of `--trim acked` on `key`: XTRIM MINID ~ below what the group still needs.
+/// One round of `--trim acked` on `key`: XTRIM MINID ~ below what every one of `groups` still
+/// needs (the lowest floor over them: a fan-out stream is trimmed behind its slowest group).
+/// Nothing is trimmed while any group's floor is unknown, e.g. before it delivered anything.
 /// Returns the entries Redis removed (0 when there was nothing to do).
-pub async fn trim_acked<C: ConnectionLike>(conn: &mut C, key: &str, group: &str) -> u64 {
-    let Some(floor) = acked_floor(conn, key, group).await else {
+pub async fn trim_acked<C: ConnectionLike>(conn: &mut C, key: &str, groups: &[String]) -> u64 {
+    let mut lowest: Option<EntryId> = None;
+    for group in groups {
+        let Some(floor) = acked_floor(conn, key, group).await else {
+            return 0;
+        };
+        lowest = Some(lowest.map_or(floor, |l| l.min(floor)));
+    }
+    let Some(floor) = lowest else {
         return 0;
     };
     // `~` lets Redis drop whole nodes only: cheaper, and it never goes below the floor.

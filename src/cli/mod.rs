@@ -166,6 +166,10 @@ pub struct RunArgs {
     /// Consumer tasks in one consumer group, each with its own connection (0: produce only).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub consumers: u16,
+    /// Consumer groups on the stream (fan-out), each reading every message with its own
+    /// --consumers; the first is --group, the others --group-2, --group-3, ...
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub groups: u16,
     /// Stream shard keys spread over the masters (0: one per master).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub shards: u16,

@@ -76,6 +76,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunSettings> {
         messages,
         producers: args.producers as usize,
         consumers: args.consumers as usize,
+        groups: args.groups as usize,
         shards: args.shards as usize,
         batch: args.batch as usize,
         inflight: args.inflight as usize,

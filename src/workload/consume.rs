@@ -14,18 +14,20 @@ use crate::check::{DeliveryKind, Entry, Via};
 use crate::cluster::{ClusterConnection, Endpoint};
 use crate::stream::{self, now_us, Delivery};
 
-/// Runs consumer `c` and, each time it crashes, a replacement under a new name on a new connection.
+/// Runs consumer `c` of group `g` and, each time it crashes, a replacement under a new name on a new connection.
 pub(super) async fn consumer_supervisor(
     sh: &Shared,
     wl: &Workload,
     ep: &Endpoint,
     conn: ClusterConnection,
+    g: usize,
     c: usize,
     owned: Vec<String>,
 ) {
     let mut conn = Some(conn);
     for generation in 0u64.. {
         let name = format!("consumer-{c}-{generation}");
+        let reader = Reader { g, name: &name };
         let current = match conn.take() {
             Some(cn) => cn,
             None => match ep
@@ -40,11 +42,18 @@ pub(super) async fn consumer_supervisor(
                 }
             },
         };
-        if !consume(sh, wl, current, &name, &owned).await {
+        if !consume(sh, wl, current, &reader, &owned).await {
             return;
         }
         sh.live.crashes.fetch_add(1, Relaxed);
     }
+}
+
+/// Who reads: consumer `name` of group `g` (0: the first group, whose deliveries and acks are
+/// the run's latency and series).
+pub(super) struct Reader<'a> {
+    pub(super) g: usize,
+    pub(super) name: &'a str,
 }
 
 /// Reads, books and acks until the run stops (returns false) or the consumer "crashes" between
@@ -53,16 +62,17 @@ async fn consume(
     sh: &Shared,
     wl: &Workload,
     mut conn: ClusterConnection,
-    name: &str,
+    reader: &Reader<'_>,
     owned: &[String],
 ) -> bool {
-    let group = &sh.shards.group;
+    let (group, name) = (sh.group(reader.g).name, reader.name);
     let nodes: Vec<_> = owned.iter().map(|k| stream::master_of(k)).collect();
     let mut idle_round = true;
     let mut backoff = Duration::from_millis(5);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
     while !sh.stopping() {
-        if sh.live.pause_consumers.load(Relaxed) {
+        let held = sh.live.pause_groups.load(Relaxed) & (1u64 << reader.g) != 0;
+        if held || sh.live.pause_consumers.load(Relaxed) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         }
@@ -93,26 +103,27 @@ async fn consume(
                 continue;
             }
             got_any = true;
-            book_deliveries(sh, key, &deliveries, Via::New);
+            book_deliveries(sh, reader.g, key, &deliveries, Via::New);
             if wl.crash_probability > 0.0 && rng.random_bool(wl.crash_probability) {
                 return true;
             }
-            ack(sh, &mut conn, key, node, &deliveries).await;
+            ack(sh, reader.g, &mut conn, key, node, &deliveries).await;
         }
         idle_round = !got_any;
     }
     false
 }
 
-/// Books what was read from `key`; the send→delivery latency of each message is recorded once,
+/// Books what group `g` read from `key`; the send→delivery latency of each message is recorded once,
 /// at its first delivery (never for a redelivery, a duplicate write or a foreign entry).
-fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
+fn book_deliveries(sh: &Shared, g: usize, key: &str, deliveries: &[Delivery], via: Via) {
+    let group = sh.group(g);
     let now = now_us();
     let shard = sh.shard_index(key);
-    let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+    let mut h = group.hist.lock().unwrap_or_else(|e| e.into_inner());
     for d in deliveries {
         let entry = shard.map(|shard| Entry { shard, id: d.id });
-        let kind = sh.ledger.delivered(d.tag.as_ref(), via, entry);
+        let kind = group.ledger.delivered(d.tag.as_ref(), via, entry);
         if let (DeliveryKind::First, Some(t)) = (kind, &d.tag) {
             let _ = h.1.record(now.saturating_sub(t.sent_us).max(1));
         }
@@ -122,6 +133,7 @@ fn book_deliveries(sh: &Shared, key: &str, deliveries: &[Delivery], via: Via) {
 /// XACK every delivered id in one call and book the acks and their latency.
 async fn ack(
     sh: &Shared,
+    g: usize,
     conn: &mut ClusterConnection,
     key: &str,
     node: &SingleNodeRoutingInfo,
@@ -129,7 +141,8 @@ async fn ack(
 ) {
     let sent_at = sh.secs();
     let ids = deliveries.iter().map(|d| d.id);
-    match stream::send(conn, stream::xack_cmd(key, &sh.shards.group, ids), node).await {
+    let group = sh.group(g);
+    match stream::send(conn, stream::xack_cmd(key, group.name, ids), node).await {
         Ok(_) => {
             let now = now_us();
             mark(&sh.last_ack_ns, sh.start);
@@ -138,19 +151,22 @@ async fn ack(
             let latencies: Vec<u64> = deliveries
                 .iter()
                 .filter_map(|d| d.tag.as_ref())
-                .filter(|t| sh.ledger.acked(t))
+                .filter(|t| group.ledger.acked(t))
                 .map(|t| now.saturating_sub(t.sent_us).max(1))
                 .collect();
             {
-                let mut h = sh.hist.lock().unwrap_or_else(|e| e.into_inner());
+                let mut h = group.hist.lock().unwrap_or_else(|e| e.into_inner());
                 for &lat in &latencies {
                     let _ = h.0.record(lat);
                 }
             }
-            if let Some(shard) = sh.shard_index(key) {
-                sh.series.acked(shard, &latencies);
+            // The run's series and live count are the first group's (as its `counts`).
+            if g == 0 {
+                if let Some(shard) = sh.shard_index(key) {
+                    sh.series.acked(shard, &latencies);
+                }
+                sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
             }
-            sh.live.acked.store(sh.ledger.acked_count(), Relaxed);
             sh.record_shard_ok(key);
         }
         Err(e) => sh.record_shard_error(key, sent_at, &e),
@@ -188,8 +204,8 @@ pub(super) async fn claimer_loop(
                     let claim = stream::xautoclaim_parts(v);
                     cursors[i] = claim.next;
                     if !claim.claimed.is_empty() {
-                        book_deliveries(sh, key, &claim.claimed, Via::Claim);
-                        ack(sh, &mut conn, key, node, &claim.claimed).await;
+                        book_deliveries(sh, 0, key, &claim.claimed, Via::Claim);
+                        ack(sh, 0, &mut conn, key, node, &claim.claimed).await;
                     }
                 }
                 Err(e) => sh.record_error(&e, Some(i)),

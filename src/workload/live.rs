@@ -34,6 +34,9 @@ pub struct Live {
     /// What a scenario is doing now ("starting embedded cluster …", "run 2 of 6: …", "kill
     /// master :7000"), for its progress line; empty when there is nothing to say.
     pub phase: std::sync::Mutex<String>,
+    /// One bit per consumer group (bit g: group g, 0 the first): set to hold that group's
+    /// consumers alone, so one group falls behind while the others keep up.
+    pub pause_groups: AtomicU64,
 }
 
 impl Live {
@@ -58,7 +61,10 @@ impl Live {
 
 /// Shared state of one run.
 pub(super) struct Shared {
+    /// The first consumer group's ledger (the run's `counts`, latency and series).
     pub(super) ledger: Ledger,
+    /// The other consumer groups of a fan-out run (`--groups`), each with its own ledger.
+    pub(super) fanout: Vec<FanoutGroup>,
     pub(super) live: Arc<Live>,
     pub(super) errors: ErrorLog,
     pub(super) start: Instant,
@@ -80,7 +86,46 @@ pub(super) struct Shared {
     pub(super) budget: Budget,
 }
 
+/// A consumer group beyond the first: its name and its own ledger. A ledger per group keeps
+/// each group's bits in the folding chunks of its own books, so memory grows by one ledger's
+/// bytes per group and stays bounded as the first group's does.
+pub(super) struct FanoutGroup {
+    pub(super) name: String,
+    pub(super) ledger: Ledger,
+    /// Send→ack and send→delivery of each message once, as `Shared::hist` for the first group.
+    pub(super) hist: Mutex<(Histogram<u64>, Histogram<u64>)>,
+}
+
+/// One consumer group as its consumers see it: its name, ledger and latency histograms.
+pub(super) struct GroupView<'a> {
+    pub(super) name: &'a str,
+    pub(super) ledger: &'a Ledger,
+    pub(super) hist: &'a Mutex<(Histogram<u64>, Histogram<u64>)>,
+}
+
 impl Shared {
+    /// Every group's ledger, the first group's first: what producers book into.
+    pub(super) fn ledgers(&self) -> impl Iterator<Item = &Ledger> {
+        std::iter::once(&self.ledger).chain(self.fanout.iter().map(|g| &g.ledger))
+    }
+    /// Group `g` (0: the first group).
+    pub(super) fn group(&self, g: usize) -> GroupView<'_> {
+        match g {
+            0 => GroupView {
+                name: &self.shards.group,
+                ledger: &self.ledger,
+                hist: &self.hist,
+            },
+            g => {
+                let f = &self.fanout[g - 1];
+                GroupView {
+                    name: &f.name,
+                    ledger: &f.ledger,
+                    hist: &f.hist,
+                }
+            }
+        }
+    }
     pub(super) fn secs(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }

@@ -62,6 +62,9 @@ pub struct Workload {
     pub payload_bytes: usize,
     pub stream: String,
     pub group: String,
+    /// Consumer groups reading the stream, each every message with `consumers` consumers; the
+    /// first is `group` (see [`Workload::group_names`]).
+    pub groups: usize,
     /// XREADGROUP BLOCK (ms).
     pub block_ms: u64,
     /// Open-loop rate (messages/s over all producers); `None` = as fast as acks allow.
@@ -135,6 +138,7 @@ impl Default for Workload {
             payload_bytes: 64,
             stream: "rcstress".into(),
             group: "rcstress-group".into(),
+            groups: 1,
             block_ms: 100,
             rate: None,
             claimer: None,
@@ -183,11 +187,25 @@ impl Workload {
         }
     }
 
+    /// The consumer groups' names: `group`, then `group-2`, `group-3`, ... (the first keeps its
+    /// name so that a one-group run is exactly the run it always was).
+    pub fn group_names(&self) -> Vec<String> {
+        (1..=self.groups.max(1))
+            .map(|i| match i {
+                1 => self.group.clone(),
+                i => format!("{}-{i}", self.group),
+            })
+            .collect()
+    }
+
     /// Checks the numbers make sense; the message says which flag to fix.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.into()));
         if self.messages == 0 {
             return bad("--messages must be at least 1");
+        }
+        if !(1..=64).contains(&self.groups) {
+            return bad("--groups must be between 1 and 64");
         }
         if self.producers == 0 {
             return bad("--producers must be at least 1");
@@ -218,5 +236,38 @@ impl Workload {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Workload;
+
+    #[test]
+    fn the_first_group_keeps_its_name_and_the_others_are_numbered() {
+        let wl = Workload {
+            group: "billing".into(),
+            groups: 3,
+            ..Default::default()
+        };
+        assert_eq!(wl.group_names(), ["billing", "billing-2", "billing-3"]);
+        assert_eq!(Workload::default().group_names(), ["rcstress-group"]);
+    }
+
+    #[test]
+    fn groups_outside_1_to_64_are_refused_with_the_flag_named() {
+        for (groups, ok) in [(0, false), (1, true), (64, true), (65, false)] {
+            let wl = Workload {
+                groups,
+                ..Default::default()
+            };
+            match wl.validate() {
+                Ok(()) => assert!(ok, "{groups} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{groups} refused: {e}");
+                    assert!(e.to_string().contains("--groups"), "{e}");
+                }
+            }
+        }
     }
 }

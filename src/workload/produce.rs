@@ -66,7 +66,7 @@ pub(super) async fn produce_lane(
             })
             .collect();
         for t in &tags {
-            sh.ledger.attempted(p, t.seq);
+            sh.ledgers().for_each(|l| l.attempted(p, t.seq));
         }
         sh.live.attempted.fetch_add(tags.len() as u64, Relaxed);
         sh.series.sent(shard, tags.len() as u64);
@@ -176,19 +176,19 @@ fn book_replies(
         match r {
             Ok(_) if !confirmed => {
                 any_ok = true;
-                sh.ledger.unconfirmed(p, t.seq);
+                sh.ledgers().for_each(|l| l.unconfirmed(p, t.seq));
             }
             Ok(_) => {
                 any_ok = true;
-                sh.ledger.produced(p, t.seq);
+                sh.ledgers().for_each(|l| l.produced(p, t.seq));
                 produced += 1;
             }
             Err(e) => {
                 failed = true;
                 if is_indeterminate(&e) {
-                    sh.ledger.indeterminate(p, t.seq);
+                    sh.ledgers().for_each(|l| l.indeterminate(p, t.seq));
                 } else {
-                    sh.ledger.produce_failed(p, t.seq);
+                    sh.ledgers().for_each(|l| l.produce_failed(p, t.seq));
                 }
                 sh.record_shard_error(key, sent_at, &e);
             }

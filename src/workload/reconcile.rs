@@ -6,10 +6,12 @@ use serde::Serialize;
 
 use super::budget::Budget;
 use super::live::Shared;
+use super::result::GroupCounts;
 use super::route::shard_of;
 use super::Workload;
 use crate::check::{settle_undelivered, Counts, ShardScan, DELIVERED, INDETERMINATE, PRODUCED};
 use crate::cluster::ClusterConnection;
+use crate::metrics::Latency;
 use crate::stream::{entries, reply_bytes, Shards};
 use crate::trim::{self, Trim};
 
@@ -194,27 +196,61 @@ pub struct CrossCheck {
     pub disagreements: Vec<String>,
 }
 
-/// The settle step of a single run: lost candidates against the final scans, then (under
-/// `--trim maxlen`) what trimming explains moved to `trimmed_unread`.
-pub(super) fn settle_run(
-    sh: &Shared,
+/// The settle step of one consumer group's `ledger` in a single run: lost candidates against the
+/// final scans, then (under `--trim maxlen`) what trimming explains moved to `trimmed_unread`.
+pub(super) fn settle_group(
+    ledger: &crate::check::Ledger,
     wl: &Workload,
     counts: &mut Counts,
     scans: &[ShardScan],
     removed: &[Option<u64>],
 ) -> Vec<String> {
     settle(counts, scans, wl.free_routing, |f| {
-        sh.ledger.for_each_undelivered(f)
+        ledger.for_each_undelivered(f)
     });
     match wl.trim.maxlen() {
         Some(_) => {
             let shards = scans.len();
-            trim::settle_trimmed(&sh.ledger, counts, scans, removed, |p, seq| {
+            trim::settle_trimmed(ledger, counts, scans, removed, |p, seq| {
                 shard_of(p, seq, shards)
             })
         }
         None => Vec::new(),
     }
+}
+
+/// Each fan-out group's counts (the groups after the first), settled like the first group's:
+/// the streams are scanned once, and only when some group has lost candidates (produced, never
+/// delivered to it). Trimming is settled for the first group only.
+pub(super) async fn fanout_counts(
+    conn: &mut ClusterConnection,
+    sh: &Shared,
+    wl: &Workload,
+) -> Vec<GroupCounts> {
+    let mut counts: Vec<Counts> = sh.fanout.iter().map(|g| g.ledger.counts(0)).collect();
+    if counts.iter().any(|c| c.lost > 0) {
+        let scans = stored_tags(conn, &sh.shards).await;
+        for (g, c) in sh.fanout.iter().zip(&mut counts) {
+            settle(c, &scans, wl.free_routing, |f| {
+                g.ledger.for_each_undelivered(f)
+            });
+        }
+    }
+    sh.fanout
+        .iter()
+        .zip(counts)
+        .map(|(g, c)| {
+            let h = g.hist.lock().unwrap_or_else(|e| e.into_inner());
+            GroupCounts {
+                group: g.name.clone(),
+                verdict: c.verdict(),
+                counts: c,
+                latency_us: Latency::from_histogram(&h.0),
+                delivery_latency_us: Latency::from_histogram(&h.1),
+                ledger_bytes: g.ledger.heap_bytes(),
+            }
+        })
+        .collect()
 }
 
 /// Every write of a run against what its streams hold at the end, delivered or not: what a

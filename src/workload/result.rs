@@ -7,7 +7,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::live::Shared;
-use super::reconcile::{audit_writes, cross_check, settle_run, CrossCheck, WriteAudit};
+use super::reconcile::{
+    audit_writes, cross_check, fanout_counts, settle_group, CrossCheck, WriteAudit,
+};
 use super::Workload;
 use crate::check::{Counts, LedgerSnapshot};
 use crate::cluster::ClusterConnection;
@@ -22,7 +24,13 @@ pub struct RunResult {
     pub elapsed_seconds: f64,
     /// Acked (or, with no consumers, produced) messages per second of `elapsed_seconds`.
     pub throughput_msgs_per_sec: f64,
+    /// The first (or only) consumer group's counts: with `--groups 1` the run's, as always. The
+    /// other groups of a fan-out run are in `groups`; `verdict` covers them all.
     pub counts: Counts,
+    /// The consumer groups after the first of a fan-out run (`--groups N`), each checked on its
+    /// own; empty with one group.
+    #[serde(default)]
+    pub groups: Vec<GroupCounts>,
     /// Send (scheduled send in open-loop mode) to XACK done, µs.
     pub latency_us: Latency,
     /// Send to delivered by XREADGROUP, µs.
@@ -73,6 +81,25 @@ pub struct RunResult {
     pub raw: Option<RawRun>,
 }
 
+/// One fan-out consumer group's counts, checked on their own: every message Redis holds should
+/// reach every group.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct GroupCounts {
+    /// The consumer group's name.
+    pub group: String,
+    /// Its ledger's counts, settled against the final scan of the streams like the first
+    /// group's (`pending_at_end` is left 0: XPENDING is read for the first group only).
+    pub counts: Counts,
+    /// "ok" iff this group lost nothing and got nothing unexpected.
+    pub verdict: crate::check::Verdict,
+    /// Send to XACK done by this group, µs (each message once).
+    pub latency_us: Latency,
+    /// Send to delivered to this group, µs (each message once).
+    pub delivery_latency_us: Latency,
+    /// Heap bytes of this group's ledger.
+    pub ledger_bytes: usize,
+}
+
 /// What a worker keeps beyond the JSON of a run, for `rcstress merge`.
 #[derive(Clone, Debug)]
 pub struct RawRun {
@@ -94,7 +121,7 @@ pub(super) async fn finish(
     ended_by: String,
 ) -> Result<RunResult> {
     let mut counts = sh.ledger.counts(0);
-    let check = check_against_redis(sh, wl, admin, &mut counts).await;
+    let (check, groups) = check_against_redis(sh, wl, admin, &mut counts).await;
     let write_audit = match wl.audit_writes && wl.worker.is_none() && wl.trim == Trim::None {
         true => Some(audit_writes(admin, &sh.shards, &sh.ledger, wl.free_routing).await),
         false => None,
@@ -119,8 +146,23 @@ pub(super) async fn finish(
             h.0.clone(),
         )
     };
-    let verdict = counts.verdict();
-    let notes = notes(&counts, wl.consumers, &ended_by);
+    // The run fails when any group fails: the first group's reason, else the first other's.
+    let verdict = std::iter::once(counts.verdict())
+        .chain(groups.iter().map(|g| g.verdict))
+        .find(|v| !v.is_ok())
+        .unwrap_or(counts.verdict());
+    let mut notes = notes(&counts, wl.consumers, &ended_by);
+    if let Some(slow) = slowest_group((&wl.group, &counts, &h_ack), &groups) {
+        notes.push(slow);
+    }
+    for g in &groups {
+        let group_notes = self::notes(&g.counts, wl.consumers, &ended_by);
+        notes.extend(
+            group_notes
+                .into_iter()
+                .map(|n| format!("group {}: {n}", g.group)),
+        );
+    }
     let end_s = Duration::from_nanos(end_ns.max(sh.last_produce_ns.load(Relaxed))).as_secs_f64();
     // One lock, taken and released here: a guard held in the literal below lives to its end.
     let confirm_hist = sh
@@ -136,6 +178,7 @@ pub(super) async fn finish(
             0.0
         },
         counts,
+        groups,
         latency_us: h_ack,
         delivery_latency_us: h_del,
         confirm_latency_us: Latency::from_histogram(&confirm_hist),
@@ -152,7 +195,7 @@ pub(super) async fn finish(
         redis_xlen: check.xlen,
         trimmed_entries: check.trimmed_entries,
         disagreements: check.disagreements,
-        ledger_bytes: sh.ledger.heap_bytes(),
+        ledger_bytes: sh.ledgers().map(|l| l.heap_bytes()).sum(),
         client_peak_rss_bytes: peak_rss_bytes(),
         cost: Default::default(),
         write_audit,
@@ -161,26 +204,48 @@ pub(super) async fn finish(
 }
 
 /// The ledger's counts checked against Redis (XLEN, XPENDING, what trimming removed), settling
-/// `counts` on what the final scan found; nothing to check for a worker.
+/// `counts` (the first group's) and each fan-out group's on what the final scan found; nothing
+/// to check for a worker.
 async fn check_against_redis(
     sh: &Shared,
     wl: &Workload,
     admin: &mut ClusterConnection,
     counts: &mut Counts,
-) -> CrossCheck {
+) -> (CrossCheck, Vec<GroupCounts>) {
     // A worker's ledger sees only its part: `rcstress merge` checks the union against Redis once.
     if wl.worker.is_some() {
-        CrossCheck {
+        let check = CrossCheck {
             xlen: None,
             trimmed_entries: None,
             disagreements: Vec::new(),
-        }
-    } else {
-        cross_check(admin, &sh.shards, counts, wl.trim, |c, scans, removed| {
-            settle_run(sh, wl, c, scans, removed)
-        })
-        .await
+        };
+        return (check, Vec::new());
     }
+    let check = cross_check(admin, &sh.shards, counts, wl.trim, |c, scans, removed| {
+        settle_group(&sh.ledger, wl, c, scans, removed)
+    })
+    .await;
+    (check, fanout_counts(admin, sh, wl).await)
+}
+
+/// The slowest consumer group of a fan-out run, as a sentence: the one furthest behind (most
+/// produced messages it has not acked), then the highest send→ack p99. The first group's counts
+/// and latency are `first`. `None` with one group.
+fn slowest_group(first: (&str, &Counts, &Latency), groups: &[GroupCounts]) -> Option<String> {
+    let behind = |c: &Counts| c.produced.saturating_sub(c.acked);
+    let (name, c, l) = std::iter::once(first)
+        .chain(
+            groups
+                .iter()
+                .map(|g| (g.group.as_str(), &g.counts, &g.latency_us)),
+        )
+        .max_by_key(|&(_, c, l)| (behind(c), l.p99))
+        .filter(|_| !groups.is_empty())?;
+    Some(format!(
+        "slowest group: {name} ({} message(s) not acked, send→ack p99 {} µs)",
+        behind(c),
+        l.p99
+    ))
 }
 
 /// What a worker keeps beyond the JSON of its run, for `rcstress merge`.

@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use super::budget::Budget;
 use super::consume::{claimer_loop, consumer_supervisor};
-use super::live::{Live, Shared};
+use super::live::{FanoutGroup, Live, Shared};
 use super::produce::produce_lane;
 use super::result::{finish, RunResult};
 use super::route::Route;
@@ -17,7 +17,7 @@ use super::MAX_LATE;
 use crate::check::Ledger;
 use crate::cluster::{ClusterConnection, Endpoint};
 use crate::metrics::{new_histogram, ErrorLog, Series};
-use crate::stream::{now_us, Shards};
+use crate::stream::{self, now_us, Shards};
 use crate::trim::{self, Trim};
 use crate::{Error, Result};
 
@@ -46,11 +46,11 @@ pub async fn run(endpoint: &Endpoint, workload: &Workload, live: Arc<Live>) -> R
     }
     if workload.trim == Trim::Acked {
         let mut conn = endpoint.cluster_connection(Duration::from_secs(2)).await?;
-        let sh = shared.clone();
+        let (sh, groups) = (shared.clone(), workload.group_names());
         tasks.spawn(async move {
             while !sh.stopping() {
                 for key in &sh.shards.keys {
-                    trim::trim_acked(&mut conn, key, &sh.shards.group).await;
+                    trim::trim_acked(&mut conn, key, &groups).await;
                 }
                 tokio::time::sleep(Trim::ACKED_EVERY).await;
             }
@@ -102,10 +102,17 @@ async fn prepare_streams(
         }
     }
     if workload.reset {
-        shards.reset(admin).await
+        shards.reset(admin).await?;
     } else {
-        shards.create_groups(admin).await
+        shards.create_groups(admin).await?;
     }
+    // The fan-out groups, created like the first: reading from the start of each shard.
+    for group in workload.group_names().iter().skip(1) {
+        for key in &shards.keys {
+            stream::create_group(admin, key, group).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The run's connections, one per producer, consumer and claimer.
@@ -128,7 +135,7 @@ impl Connections {
         }
         let read_timeout = Budget::read_timeout(workload.block_ms);
         let mut consumers = Vec::new();
-        for _ in 0..workload.consumers {
+        for _ in 0..workload.consumers * workload.groups.max(1) {
             consumers.push(endpoint.cluster_connection(read_timeout).await?);
         }
         let claimer = match &workload.claimer {
@@ -160,16 +167,14 @@ fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards, budget: 
     let start = Instant::now();
     let start_us = now_us();
     Shared {
-        ledger: match &workload.worker {
-            // Other workers may have started up to MAX_LATE before this one (`--start-in` gives
-            // each its own start): their messages are of this run too.
-            Some(w) => Ledger::for_worker(
-                &w.run_per_producer,
-                shards.keys.len(),
-                w.start_at_us.saturating_sub(MAX_LATE.as_micros() as u64),
-            ),
-            None => Ledger::for_run(&workload.own_per_producer(), shards.keys.len(), start_us),
-        },
+        ledger: run_ledger(workload, shards, start_us),
+        fanout: (workload.group_names().into_iter().skip(1))
+            .map(|name| FanoutGroup {
+                name,
+                ledger: run_ledger(workload, shards, start_us),
+                hist: Mutex::new((new_histogram(), new_histogram())),
+            })
+            .collect(),
         live: live.clone(),
         errors: ErrorLog::default(),
         start,
@@ -184,6 +189,20 @@ fn shared_state(workload: &Workload, live: &Arc<Live>, shards: &Shards, budget: 
         shards: shards.clone(),
         payload: vec![b'x'; workload.payload_bytes],
         budget,
+    }
+}
+
+/// One consumer group's ledger for this run (or this worker's part of it).
+fn run_ledger(workload: &Workload, shards: &Shards, start_us: u64) -> Ledger {
+    match &workload.worker {
+        // Other workers may have started up to MAX_LATE before this one (`--start-in` gives
+        // each its own start): their messages are of this run too.
+        Some(w) => Ledger::for_worker(
+            &w.run_per_producer,
+            shards.keys.len(),
+            w.start_at_us.saturating_sub(MAX_LATE.as_micros() as u64),
+        ),
+        None => Ledger::for_run(&workload.own_per_producer(), shards.keys.len(), start_us),
     }
 }
 
@@ -253,8 +272,10 @@ fn spawn_consumers(
             (w.consumer_offset, w.run_consumers)
         });
     let keys = &shared.shards.keys;
-    for (c, conn) in conns.into_iter().enumerate() {
-        let c = consumer_offset + c;
+    let per_group = conns.len() / workload.groups.max(1);
+    for (i, conn) in conns.into_iter().enumerate() {
+        // Each group has its own consumers, sharing the shards out as one group does.
+        let (g, c) = (i / per_group.max(1), consumer_offset + i % per_group.max(1));
         let owned: Vec<String> = if all_consumers >= keys.len() {
             vec![keys[c % keys.len()].clone()]
         } else {
@@ -265,7 +286,7 @@ fn spawn_consumers(
                 .collect()
         };
         let (sh, wl, ep) = (shared.clone(), workload.clone(), endpoint.clone());
-        tasks.spawn(async move { consumer_supervisor(&sh, &wl, &ep, conn, c, owned).await });
+        tasks.spawn(async move { consumer_supervisor(&sh, &wl, &ep, conn, g, c, owned).await });
     }
 }
 
@@ -288,7 +309,8 @@ async fn watch(sh: &Shared, wl: &Workload) -> String {
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let now = Instant::now();
-        let acked = sh.ledger.acked_count();
+        // Over every group: one group's progress is progress.
+        let acked: u64 = sh.ledgers().map(|l| l.acked_count()).sum();
         if acked != last_progress.1 {
             last_progress = (now, acked);
         }
@@ -301,7 +323,7 @@ async fn watch(sh: &Shared, wl: &Workload) -> String {
         if producers_done
             && wl.consumers > 0
             && wl.worker.is_none()
-            && acked >= sh.ledger.awaited_count()
+            && sh.ledgers().all(|l| l.acked_count() >= l.awaited_count())
         {
             return "all acked".into();
         }

@@ -267,6 +267,8 @@ fn run_result(
         verdict: crate::check::Verdict::Ok,
         notes: Vec::new(),
         counts,
+        // Workers keep the first group's ledger only: a merge checks that group.
+        groups: Vec::new(),
         latency_us: Latency::from_histogram(&ack),
         latency_histogram: ack,
         delivery_latency_us: Latency::from_histogram(delivery),

@@ -10,27 +10,42 @@ mod support;
 use support::cli;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use cli::{assert_fails, command, redis_children, run_in, wait_bounded, Output};
+use cli::{assert_fails, command, redis_children, run_in, wait_bounded};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(240);
 
-fn json(path: &Path, out: &Output) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("no JSON ({e})\n{out}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn runs(report: &Value) -> Vec<Value> {
-    report["durability_runs"]
+/// Runs `scenario durability --faults FAULTS --durability-modes MODES --repeat 1`, which must end
+/// with status 0, and returns its `durability_runs` and the command's output (for messages).
+fn durability_runs(faults: &str, modes: &str) -> (Vec<Value>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("d.json");
+    let args = [
+        "scenario",
+        "durability",
+        "--faults",
+        faults,
+        "--durability-modes",
+        modes,
+        "--repeat",
+        "1",
+        "--json",
+        report.to_str().unwrap(),
+    ];
+    let out = run_in(dir.path(), &args, &[], LIMIT);
+    assert_eq!(out.code(), Some(0), "{out}");
+    let text = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("no JSON ({e})\n{out}"));
+    let report: Value = serde_json::from_str(&text).unwrap();
+    let runs = report["durability_runs"]
         .as_array()
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (runs, out.to_string())
 }
 
 /// The isolate-master partition, as the Redis Cluster specification describes it: without a wait
@@ -40,24 +55,7 @@ fn runs(report: &Value) -> Vec<Value> {
 /// scenario waits for it) and the old master said it is a replica.
 #[test]
 fn an_isolated_master_loses_acknowledged_writes_without_wait_and_none_with_wait_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("d.json");
-    let args = [
-        "scenario",
-        "durability",
-        "--faults",
-        "partition",
-        "--durability-modes",
-        "none,wait:1",
-        "--repeat",
-        "1",
-        "--json",
-        report.to_str().unwrap(),
-    ];
-    let out = run_in(dir.path(), &args, &[], LIMIT);
-    assert_eq!(out.code(), Some(0), "{out}");
-    let report = json(&report, &out);
-    let runs = runs(&report);
+    let (runs, out) = durability_runs("partition", "none,wait:1");
     let of = |mode: &str| {
         runs.iter()
             .find(|r| r["mode"] == mode)
@@ -97,23 +95,8 @@ fn an_isolated_master_loses_acknowledged_writes_without_wait_and_none_with_wait_
 /// then discarded when it learns it was replaced.
 #[test]
 fn a_paused_master_loses_acknowledged_writes_to_a_client_that_outwaits_the_pause() {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("d.json");
-    let args = [
-        "scenario",
-        "durability",
-        "--faults",
-        "pause",
-        "--durability-modes",
-        "none",
-        "--repeat",
-        "1",
-        "--json",
-        report.to_str().unwrap(),
-    ];
-    let out = run_in(dir.path(), &args, &[], LIMIT);
-    assert_eq!(out.code(), Some(0), "{out}");
-    let run = runs(&json(&report, &out))[0].clone();
+    let (runs, out) = durability_runs("pause", "none");
+    let run = runs.first().unwrap_or_else(|| panic!("no run\n{out}"));
     assert!(
         run["client_timeout_ms"].as_u64().unwrap() > 5_000,
         "the client must outwait the 5 s pause: {run:#}"
